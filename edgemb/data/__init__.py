@@ -1,0 +1,5 @@
+"""Datasets: where images come from, how they are split, and how they reach the model."""
+
+from edgemb.data.source import ImageSet, load_source
+
+__all__ = ["ImageSet", "load_source"]

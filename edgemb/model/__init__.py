@@ -1,0 +1,1 @@
+"""MobileNet builders, model statistics and the training loop."""

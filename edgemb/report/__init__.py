@@ -1,0 +1,1 @@
+"""Reports: metrics as JSON, plots as PNG, and HTML pages."""
