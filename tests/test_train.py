@@ -1,0 +1,84 @@
+"""`edgemb train` end to end on small data: artifacts, resume, refusals."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgemb.cli import main
+from edgemb.model import training
+from edgemb.run import RunFolder
+from edgemb.train import TrainOptions, train
+
+pytestmark = pytest.mark.slow
+
+
+def small_options(data, **overrides):
+    options = dict(data=str(data), size=32, epochs=2, batch_size=16)
+    options.update(overrides)
+    return TrainOptions(**options)
+
+
+def test_short_training_writes_every_artifact(pattern_folder, tmp_path):
+    run = RunFolder(tmp_path / "run")
+    metrics = train(small_options(pattern_folder), run)
+    for artifact in (run.settings_file, run.split_file, run.labels_file, run.model_file,
+                     run.history_file, run.metrics_file, run.curves_plot, run.confusion_plot,
+                     run.checkpoint_file):
+        assert artifact.exists(), artifact
+    assert run.labels_file.read_text() == "circle\nsquare\n"
+    history = json.loads(run.history_file.read_text())
+    assert len(history["loss"]) == 2 and "val_accuracy" in history
+    saved = json.loads(run.metrics_file.read_text())
+    assert saved["test"]["samples"] == metrics["test"]["samples"] == 4
+    assert set(saved["test"]["per_class"]) == {"circle", "square"}
+    assert np.array(saved["test"]["confusion_matrix"]).sum() == 4
+    assert run.curves_plot.read_bytes()[:4] == b"\x89PNG"
+    split = json.loads(run.split_file.read_text())
+    assert not set(split["train"]) & set(split["test"])
+
+
+class Interrupt(training.keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.params and getattr(self, "epoch", 0) == 1:
+            raise KeyboardInterrupt
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+def test_interrupted_training_resumes_from_the_last_epoch(pattern_folder, tmp_path, monkeypatch):
+    run = RunFolder(tmp_path / "run")
+    real_fit = training.fit
+
+    def fit_then_interrupt(factory, train_ds, val_ds, plan, strategy, callbacks):
+        return real_fit(factory, train_ds, val_ds, plan, strategy, [*callbacks, Interrupt()])
+
+    monkeypatch.setattr(training, "fit", fit_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_options(pattern_folder, epochs=3), run)
+    assert json.loads(run.checkpoint_state.read_text())["epoch"] == 1
+    assert not run.model_file.exists()
+
+    monkeypatch.setattr(training, "fit", real_fit)
+    metrics = train(small_options(pattern_folder, epochs=3), run)
+    assert metrics["timing"]["resumed_from_epoch"] == 1
+    assert metrics["timing"]["epochs_run"] == 2
+    assert len(json.loads(run.history_file.read_text())["loss"]) == 3
+
+
+def test_run_folder_of_another_architecture_is_refused(pattern_folder, tmp_path):
+    run = RunFolder(tmp_path / "run")
+    train(small_options(pattern_folder, epochs=1), run)
+    result = CliRunner().invoke(main, ["train", "--data", str(pattern_folder), "--size", "32",
+                                       "--arch", "mobilenet_v2", "--run", str(run.path)])
+    assert result.exit_code == 1
+    assert (f"run folder {run.path} was trained with arch=mobilenet_v1, not mobilenet_v2; pass "
+            "--run with another folder, or --fresh to discard it") in " ".join(result.output.split())
+
+
+def test_mirrored_strategy_trains_on_the_cpu(pattern_folder, tmp_path):
+    metrics = train(small_options(pattern_folder, epochs=1, strategy="mirrored",
+                                  arch="mobilenet_v2"), RunFolder(tmp_path / "run"))
+    assert metrics["test"]["samples"] == 4
