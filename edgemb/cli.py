@@ -81,5 +81,113 @@ def train(run_dir, **options) -> None:
     ui.info(f"model, metrics and plots in {run.path}/")
 
 
+@main.command()
+@click.option("--calibration-samples", type=int, default=200, show_default=True,
+              help="Training images that calibrate the int8 ranges.")
+@click.option("--eval-samples", type=click.IntRange(1), default=None,
+              help="Evaluate on the first N test images (default: the whole test split).")
+@run_option
+@reports_errors
+def quantize(run_dir, calibration_samples, eval_samples) -> None:
+    """Convert the run's model to full int8 and check it against TFLite Micro."""
+    from edgemb.quantize import QuantizeOptions
+    from edgemb.quantize import quantize as quantize_run
+
+    run = RunFolder(run_dir)
+    with ui.progress() as bar:
+        task = bar.add_task("converting", total=None, status="")
+
+        def on_progress(stage, done, total):
+            bar.update(task, description=stage, completed=done, total=total)
+
+        report = quantize_run(run, QuantizeOptions(calibration_samples, eval_samples),
+                              on_progress)
+    ui.info(quantize_table(report))
+    ui.info(f"{run.tflite_file} ({report['model_bytes']:,} bytes); report in "
+            f"{run.quantize_report}")
+
+
+def quantize_table(report: dict):
+    acc = report["accuracy"]
+    return ui.table(f"Quantization, {report['samples']} test images", ["", "value"], [
+        ["float accuracy (Keras)", f"{acc['float']:.4f}"],
+        ["int8 accuracy (tf.lite BUILTIN_REF)", f"{acc['int8_builtin_ref']:.4f}"],
+        ["int8 accuracy (TFLite Micro)", f"{acc['int8_tflm']:.4f}"],
+        ["accuracy drop", f"{report['accuracy_drop_points']:.2f} points"],
+        ["TFLite Micro vs BUILTIN_REF: bytes that differ",
+         report["tflm_vs_builtin_ref_disagreeing_bytes"]],
+        ["model bytes", f"{report['model_bytes']:,}"],
+        ["TFLite Micro arena (with margin)", f"{report['tflm_arena_bytes']:,}"],
+    ])
+
+
+@main.command("inspect")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tensors/--no-tensors", default=True, show_default=True,
+              help="List every tensor.")
+@reports_errors
+def inspect_command(model, tensors) -> None:
+    """Describe any int8 TFLite model: operators, tensors, MACs, arena, runtime support."""
+    from edgemb.inspect_model import summarize
+
+    summary = summarize(model)
+    ui.info(ui.table(f"{model}", ["", "value"], [
+        ["fingerprint (SHA-256)", summary.fingerprint],
+        ["flatbuffer bytes", f"{summary.size_bytes:,}"],
+        ["parameters", f"{summary.parameters:,}"],
+        ["MACs per inference", f"{summary.macs:,}"],
+        ["TFLite Micro arena, minimum (64-bit host)", f"{summary.arena_minimum:,}"],
+        ["TFLite Micro arena, recommended for 32-bit targets", f"{summary.arena_recommended:,}"],
+    ]))
+    ui.info(ui.table("Operators", ["operator", "count", "tflm", "native"], [
+        [name, count] + ["yes" if name not in summary.unsupported[r] else "[red]no[/red]"
+                         for r in ("tflm", "native")]
+        for name, count in summary.operators.items()]))
+    if tensors:
+        ui.info(ui.table("Tensors", ["#", "name", "shape", "type", "scale", "zero point"], [
+            [t["index"], t["name"][-48:], "x".join(map(str, t["shape"])), t["dtype"],
+             t.get("scale", ""), t.get("zero_point", "")] for t in summary.tensors]))
+    for runtime, missing in summary.unsupported.items():
+        if missing:
+            ui.info(f"[yellow]runtime {runtime} cannot run this model: unsupported "
+                    f"operator(s) {', '.join(missing)}[/yellow]")
+
+
+@main.command("export")
+@run_option
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              help="An int8 .tflite model instead of the run's.")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False),
+              help="Class names, one per line (default: the run's).")
+@click.option("--runtime", type=click.Choice(["tflm", "native"]), default="tflm",
+              show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Output folder (default: RUN/export/RUNTIME).")
+@reports_errors
+def export_command(run_dir, model_path, labels_file, runtime, out_dir) -> None:
+    """Write the model as C sources for the firmware."""
+    from pathlib import Path
+
+    from edgemb.export.exporter import export
+
+    run = RunFolder(run_dir)
+    labels = None
+    if labels_file:
+        labels = Path(labels_file).read_text().split("\n")
+        labels = [label for label in labels if label]
+    if model_path is None:
+        model_path = run.require(run.tflite_file, "edgemb quantize")
+        labels = labels or run.read_settings().labels
+    out = Path(out_dir) if out_dir else run.export_dir / runtime
+    result = export(Path(model_path), out, labels, runtime)
+    rows = [["fingerprint", result.fingerprint], ["model bytes", f"{result.model_bytes:,}"],
+            ["TFLite Micro arena, minimum", f"{result.tflm_arena_minimum:,}"],
+            ["TFLite Micro arena, with margin", f"{result.tflm_arena_bytes:,}"]]
+    if result.native:
+        rows.append(["native arena (static plan)", f"{result.native.get('arena_bytes', 0):,}"])
+    ui.info(ui.table(f"Exported for runtime {runtime}", ["", "value"], rows))
+    ui.info(f"{', '.join(result.files)} in {out}/")
+
+
 if __name__ == "__main__":
     main()

@@ -47,8 +47,8 @@ def augmenter(seed: int) -> tf.keras.Sequential:
     layers = tf.keras.layers
     return tf.keras.Sequential([
         layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 1),
-        layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
+        layers.RandomTranslation(0.05, 0.05, fill_mode="nearest", seed=seed + 1),
+        layers.RandomZoom(0.05, fill_mode="nearest", seed=seed + 2),
     ], name="augment")
 
 

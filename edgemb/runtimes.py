@@ -1,0 +1,42 @@
+"""Which operators each firmware runtime can run, and how TFLite Micro registers them."""
+
+from __future__ import annotations
+
+# TFLite builtin operator -> MicroMutableOpResolver method registering its kernel.
+TFLM_REGISTRATIONS = {
+    "ADD": "AddAdd",
+    "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "CONCATENATION": "AddConcatenation",
+    "CONV_2D": "AddConv2D",
+    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEQUANTIZE": "AddDequantize",
+    "FULLY_CONNECTED": "AddFullyConnected",
+    "HARD_SWISH": "AddHardSwish",
+    "LOGISTIC": "AddLogistic",
+    "MAX_POOL_2D": "AddMaxPool2D",
+    "MEAN": "AddMean",
+    "MUL": "AddMul",
+    "PAD": "AddPad",
+    "QUANTIZE": "AddQuantize",
+    "RELU": "AddRelu",
+    "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape",
+    "SOFTMAX": "AddSoftmax",
+    "SQUEEZE": "AddSqueeze",
+    "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub",
+    "TRANSPOSE": "AddTranspose",
+}
+
+# Operators edgemb's ahead-of-time runtime generates code for.
+NATIVE_OPERATORS = frozenset({
+    "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED",
+    "MAX_POOL_2D", "MEAN", "MUL", "PAD", "QUANTIZE", "RESHAPE", "SOFTMAX",
+})
+
+RUNTIMES = {"tflm": frozenset(TFLM_REGISTRATIONS), "native": NATIVE_OPERATORS}
+
+
+def unsupported_operators(op_names, runtime: str) -> list[str]:
+    """The model's operators (sorted, once each) the runtime cannot run."""
+    return sorted(set(op_names) - RUNTIMES[runtime])
