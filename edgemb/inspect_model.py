@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.runtimes import RUNTIMES, unsupported_operators
-from edgemb.tflite import Model, read_tflite, total_macs
+from edgemb.tflite import Model, parse_tflite, total_macs
 from edgemb.tflite.reader import param_count
 
 
@@ -48,7 +48,7 @@ def tensor_row(tensor) -> dict:
 
 def summarize(path: str | Path, measure_arena: bool = True) -> ModelSummary:
     data = Path(path).read_bytes()
-    model: Model = read_tflite(data)
+    model: Model = parse_tflite(data, source=str(path))
     names = [op.name for op in model.operators]
     arena = minimum_arena(data) if measure_arena else None
     return ModelSummary(

@@ -103,11 +103,13 @@ def check_input_quantization(model_bytes: bytes, calibration: np.ndarray) -> Non
     tensor = read_tflite(model_bytes).input_tensors[0]
     scale, zero_point = tensor.quantization.scale, tensor.quantization.zero_point
     if np.float32(scale) != np.float32(INPUT_SCALE) or zero_point != 0:
+        lacking = " or ".join(name for value, name in ((0, "black (0)"), (255, "white (255)"))
+                              if not np.any(calibration == value))
         raise QuantizeError(
             f"the int8 input came out as scale {scale!r}, zero point {zero_point}, not 1/128 and "
             f"0: the calibration pixels span {calibration.min()}..{calibration.max()}, and only "
-            "a set spanning 0..255 gives int8 = pixel - 128; the training split has no image "
-            "with a black or a white pixel, so the board would need a rescaled input")
+            "a set spanning 0..255 gives int8 = pixel - 128; no training image has a "
+            f"{lacking or 'full-range'} pixel, so the board would need a rescaled input")
 
 
 def builtin_ref_outputs(model_bytes: bytes, inputs: np.ndarray) -> np.ndarray:

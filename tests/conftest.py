@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image
-
-
-def write_pattern_folder(root, classes=("circle", "square"), per_class=24, size=40, seed=0):
-    """Two visually different classes, so a few steps of training learn something."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    for index, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for k in range(per_class):
-            noise = rng.integers(0, 40, (size, size), dtype=np.int16)
-            if index == 0:
-                shape = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
-            else:
-                shape = (abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4)
-            pixels = np.clip(noise + 200 * shape, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels, "L").save(root / name / f"{k}.png")
-    return root
+from imagefolders import write_pattern_folder
 
 
 @pytest.fixture
 def pattern_folder(tmp_path):
     return write_pattern_folder(tmp_path / "patterns")
+
+
+@pytest.fixture(scope="session")
+def quantized_run(tmp_path_factory):
+    """A run trained for one epoch at 32x32 on the pattern folder, then quantized:
+    the cheapest real model the whole chain can work on."""
+    from edgemb.quantize import QuantizeOptions, quantize
+    from edgemb.run import RunFolder
+    from edgemb.train import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("quantized")
+    data = write_pattern_folder(root / "patterns")
+    run = RunFolder(root / "run")
+    train(TrainOptions(data=str(data), size=32, epochs=1, batch_size=16), run)
+    quantize(run, QuantizeOptions(calibration_samples=16))
+    return run

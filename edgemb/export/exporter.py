@@ -11,7 +11,7 @@ from edgemb.export import c_sources
 from edgemb.inspect_model import fingerprint
 from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.runtimes import RUNTIMES, unsupported_operators
-from edgemb.tflite import Model, read_tflite
+from edgemb.tflite import Model, parse_tflite
 
 
 class ExportError(EdgembError):
@@ -52,8 +52,8 @@ def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
     if runtime not in RUNTIMES:
         raise ExportError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     model_bytes = Path(model_path).read_bytes()
-    model = read_tflite(model_bytes)
     source = str(model_path)
+    model = parse_tflite(model_bytes, source=source)
     check_int8(model, source)
     check_runtime(model, runtime, source)
     digest = fingerprint(model_bytes)
