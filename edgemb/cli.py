@@ -189,5 +189,27 @@ def export_command(run_dir, model_path, labels_file, runtime, out_dir) -> None:
     ui.info(f"{', '.join(result.files)} in {out}/")
 
 
+@main.command()
+@click.option("--run", "run_dir", default="edgemb-demo", show_default=True,
+              type=click.Path(file_okay=False), help="The demo's run folder.")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Training images (default: the quick setting).")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Training epochs (default: the quick setting).")
+@reports_errors
+def demo(run_dir, limit, epochs) -> None:
+    """Run the whole chain on the built-in defaults: train, quantize, export."""
+    from edgemb import demo as demo_module
+
+    run = RunFolder(run_dir)
+    result = demo_module.demo(run, limit or demo_module.QUICK_LIMIT,
+                              epochs or demo_module.QUICK_EPOCHS)
+    ui.info(quantize_table(result["quantize"]))
+    rows = [[stage, f"{seconds:.1f} s"] for stage, seconds in result["seconds"].items()]
+    rows.append(["total", f"{sum(result['seconds'].values()):.1f} s"])
+    ui.info(ui.table("Stages", ["stage", "time"], rows))
+    ui.info(f"everything is in {run.path}/")
+
+
 if __name__ == "__main__":
     main()
