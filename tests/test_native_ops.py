@@ -1,0 +1,206 @@
+"""Every native kernel against the TFLite Micro interpreter, bit for bit.
+
+Hypothesis draws tiny Keras models (one layer of interest, random shapes, strides,
+paddings, activations and input ranges, hence random quantization parameters),
+the converter quantizes them fully to int8, and the generated C code (portable
+path, -Wall -Wextra -Werror) must give exactly TFLM's outputs on random inputs.
+Examples are derandomized so the converted models are cached between runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from edgemb.tflite import read_tflite
+
+sys.path.insert(0, str(Path(__file__).parent / "native_harness"))
+import harness  # noqa: E402
+import models  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not harness.have_cc(), reason="needs a C compiler (cc)")
+
+INPUTS_PER_MODEL = 40
+RANGES = [(-1.0, 1.0), (0.0, 1.0), (-3.0, 0.5), (-0.25, 4.0), (-0.01, 0.02)]
+ACTS = [None, "relu", "relu6"]
+
+
+def settings_for(n: int):
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def objs(tmp_path_factory):
+    return harness.kernel_objects(tmp_path_factory.mktemp("kernels"))
+
+
+COUNTS: dict[str, int] = {}
+
+
+def check(recipe: dict, workdir: Path, objs, seed: int = 0) -> None:
+    b = models.tflite_model(recipe)
+    m = read_tflite(b)
+    for op in m.operators:
+        COUNTS[op.name] = COUNTS.get(op.name, 0) + 1
+    shape = m.input_tensors[0].shape[1:]
+    exe = harness.build_host(b, workdir / models._key(recipe), objects=objs)
+    x = harness.random_inputs(shape, INPUTS_PER_MODEL, seed)
+    got = harness.run_host(exe, x)
+    ref = harness.run_tflm(b, x)
+    bad = np.nonzero((got != ref).any(axis=1))[0]
+    assert len(bad) == 0, (
+        f"{len(bad)} of {len(x)} outputs differ for {recipe}\nops {[o.name for o in m.operators]}"
+        f"\nfirst: got {got[bad[0]][:16]} want {ref[bad[0]][:16]}")
+
+
+def image(draw, max_hw=12, max_c=9):
+    return [draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw)),
+            draw(st.integers(1, max_c))]
+
+
+@st.composite
+def conv_recipes(draw):
+    shape = image(draw)
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid":
+        assume(kh <= shape[0] and kw <= shape[1])
+    layer = {"type": "conv", "filters": draw(st.integers(1, 12)), "kernel": [kh, kw],
+             "strides": draw(st.integers(1, 3)), "padding": padding,
+             "activation": draw(st.sampled_from(ACTS)), "bias": draw(st.booleans())}
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)), "layers": [layer]}
+
+
+@st.composite
+def dw_recipes(draw):
+    shape = image(draw)
+    k = draw(st.integers(1, 5))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid":
+        assume(k <= shape[0] and k <= shape[1])
+    layer = {"type": "dwconv", "kernel": k, "strides": draw(st.integers(1, 3)),
+             "padding": padding, "depth_multiplier": draw(st.sampled_from([1, 1, 2, 3])),
+             "activation": draw(st.sampled_from(ACTS))}
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)), "layers": [layer]}
+
+
+@st.composite
+def dense_recipes(draw):
+    shape = image(draw, max_hw=6, max_c=6)
+    layers = [{"type": "flatten"},
+              {"type": "dense", "units": draw(st.integers(1, 20)),
+               "activation": draw(st.sampled_from(ACTS)), "bias": draw(st.booleans())}]
+    if draw(st.booleans()):
+        layers.append({"type": "softmax"})
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)), "layers": layers}
+
+
+@st.composite
+def pool_recipes(draw):
+    shape = image(draw)
+    p = draw(st.integers(1, 4))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid":
+        assume(p <= shape[0] and p <= shape[1])
+    layer = {"type": draw(st.sampled_from(["avgpool", "maxpool"])), "pool": p,
+             "strides": draw(st.integers(1, 3)), "padding": padding}
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)), "layers": [layer]}
+
+
+@st.composite
+def mean_recipes(draw):
+    shape = image(draw)
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)),
+            "layers": [{"type": "conv", "filters": draw(st.integers(1, 8)), "kernel": 1},
+                       {"type": "gap", "keepdims": draw(st.booleans())}]}
+
+
+@st.composite
+def softmax_recipes(draw):
+    shape = [draw(st.integers(1, 4)), draw(st.integers(1, 40))]
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES + [(-20.0, 20.0), (-60.0, 5.0)])),
+            "layers": [{"type": "softmax"}]}
+
+
+@st.composite
+def eltwise_recipes(draw):
+    shape = image(draw, max_hw=8, max_c=8)
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)),
+            "layers": [{"type": "add_branch", "op": draw(st.sampled_from(["add", "mul"]))}]}
+
+
+@st.composite
+def pad_recipes(draw):
+    shape = image(draw, max_hw=8, max_c=6)
+    pad = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in range(2)]
+    assume(sum(map(sum, pad)) > 0)
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)),
+            "layers": [{"type": "pad", "pad": pad},
+                       {"type": "conv", "filters": 3, "kernel": 1}]}
+
+
+@given(conv_recipes())
+@settings_for(14)
+def test_conv2d(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "conv", objs)
+
+
+@given(dw_recipes())
+@settings_for(14)
+def test_depthwise_conv2d(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "dw", objs)
+
+
+@given(dense_recipes())
+@settings_for(8)
+def test_fully_connected_and_softmax(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "fc", objs)
+
+
+@given(pool_recipes())
+@settings_for(10)
+def test_pooling(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "pool", objs)
+
+
+@given(mean_recipes())
+@settings_for(6)
+def test_mean(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "mean", objs)
+
+
+@given(softmax_recipes())
+@settings_for(8)
+def test_softmax(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "softmax", objs)
+
+
+@given(eltwise_recipes())
+@settings_for(8)
+def test_add_mul(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "eltwise", objs)
+
+
+@given(pad_recipes())
+@settings_for(5)
+def test_pad(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "pad", objs)
+
+
+def test_report_counts():
+    """Prints how many converted models exercised each operator (run with -s)."""
+    print("native op test models:", dict(sorted(COUNTS.items())))

@@ -1,0 +1,66 @@
+"""The native runtime built for Cortex-M4 (DSP path: SXTB16/SMLAD) and run in QEMU
+mps2-an386 with -icount shift=0 and semihosting, bit-exact with TFLM."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "native_harness"))
+import harness  # noqa: E402
+import models  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not harness.have_qemu(),
+    reason="needs arm-none-eabi-gcc and qemu-system-arm (apt-get install gcc-arm-none-eabi "
+           "libnewlib-arm-none-eabi qemu-system-arm)")]
+
+# Odd shapes for the DSP path's tails: channel counts not multiples of 4, odd pixel
+# counts, 1x1 convolutions read in place, depthwise borders and multipliers.
+SMALL = [
+    {"input": [9, 7, 5], "seed": 21, "range": (-0.25, 4.0),
+     "layers": [{"type": "conv", "filters": 7, "kernel": 3, "strides": 2, "activation": "relu6"},
+                {"type": "dwconv", "kernel": 3, "activation": "relu"},
+                {"type": "conv", "filters": 5, "kernel": 1},
+                {"type": "dwconv", "kernel": 3, "strides": 2, "depth_multiplier": 2},
+                {"type": "gap"}, {"type": "dense", "units": 3}, {"type": "softmax"}]},
+    {"input": [11, 11, 8], "seed": 22, "range": (0.0, 1.0),
+     "layers": [{"type": "dwconv", "kernel": 3, "activation": "relu6"},
+                {"type": "conv", "filters": 12, "kernel": 1, "activation": "relu6"},
+                {"type": "dwconv", "kernel": 5, "padding": "valid"},
+                {"type": "conv", "filters": 9, "kernel": 1, "strides": 2},
+                {"type": "add_branch"},
+                {"type": "avgpool", "pool": 2}, {"type": "flatten"},
+                {"type": "dense", "units": 6, "activation": "relu"}]},
+    {"input": [6, 6, 16], "seed": 23, "range": (-3.0, 0.5),
+     "layers": [{"type": "pad", "pad": [[1, 0], [0, 2]]},
+                {"type": "conv", "filters": 4, "kernel": 2, "padding": "valid"},
+                {"type": "add_branch", "op": "mul"},
+                {"type": "maxpool", "pool": 2, "padding": "same"}, {"type": "flatten"},
+                {"type": "dense", "units": 10}, {"type": "softmax"}]},
+]
+
+
+@pytest.mark.parametrize("idx", range(len(SMALL)))
+def test_small_models_dsp(tmp_path, idx):
+    b = models.tflite_model(SMALL[idx])
+    shape = SMALL[idx]["input"]
+    x = np.concatenate([harness.random_inputs(shape, 8, idx),
+                        harness.structured_inputs(shape, 8, idx)])
+    res = harness.run_qemu(harness.build_qemu(b, tmp_path, x))
+    assert np.array_equal(res["outputs"], harness.run_tflm(b, x))
+
+
+@pytest.mark.parametrize("name", ["v1", "v2"])
+def test_mobilenet_dsp(tmp_path, name):
+    b = models.tflite_model(models.V1_RECIPE if name == "v1" else models.V2_RECIPE)
+    x = np.concatenate([harness.structured_inputs((96, 96, 3), 3, 7),
+                        harness.random_inputs((96, 96, 3), 1, 7)])
+    res = harness.run_qemu(harness.build_qemu(b, tmp_path, x))
+    # 2,000,000 iterations of a two-instruction loop: 40 instructions per 25 MHz tick
+    assert res["calib"] * harness.TICK_INSTRUCTIONS == 4_000_000
+    assert np.array_equal(res["outputs"], harness.run_tflm(b, x))
+    assert len(res["ops"]) > 0 and sum(res["ops"]) <= max(res["ticks"]) + 50
