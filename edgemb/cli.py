@@ -189,6 +189,76 @@ def export_command(run_dir, model_path, labels_file, runtime, out_dir) -> None:
     ui.info(f"{', '.join(result.files)} in {out}/")
 
 
+TARGET_CHOICE = click.Choice(["host", "mps2-an386"])
+
+
+@main.command("build")
+@run_option
+@click.option("--target", type=TARGET_CHOICE, default="mps2-an386", show_default=True)
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
+              show_default=True)
+@reports_errors
+def build_command(run_dir, target, runtime) -> None:
+    """Export the run's model and build firmware for a target."""
+    from edgemb.build import build
+
+    result = build(RunFolder(run_dir), target, runtime)
+    ui.info(sizes_table(result))
+    ui.info(f"firmware: {result.artifact}")
+
+
+def sizes_table(result):
+    rows, total = [], {"text": 0, "data": 0, "bss": 0}
+    for part, sizes in result.sizes.items():
+        rows.append([part] + [f"{sizes[k]:,}" for k in ("text", "data", "bss")])
+        for key in total:
+            total[key] += sizes[key]
+    rows.append(["total"] + [f"{total[k]:,}" for k in ("text", "data", "bss")])
+    flash, ram = total["text"] + total["data"], total["data"] + total["bss"]
+    rows.append(["flash (text + data) / RAM (data + bss)", f"{flash:,}", "", f"{ram:,}"])
+    rows.append([f"of which the {result.runtime} arena", "", "", f"{result.arena_bytes:,}"])
+    return ui.table(f"{result.target} firmware, runtime {result.runtime} (bytes)",
+                    ["part", "text", "data", "bss"], rows)
+
+
+@main.command()
+@run_option
+@click.option("--target", type=click.Choice(["mps2-an386", "host"]), default="mps2-an386",
+              show_default=True)
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
+              show_default=True)
+@click.option("--tcp", "tcp_port", type=click.IntRange(1, 65535), default=None,
+              help="Serve the serial port on 127.0.0.1:PORT instead of a pseudo-terminal.")
+@click.option("--icount", is_flag=True,
+              help="QEMU -icount shift=0: deterministic timing in instruction counts.")
+@reports_errors
+def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
+    """Boot the built firmware on this machine and serve its serial port."""
+    import time
+
+    from edgemb.build import project_dir
+    from edgemb.targets.launch import ICOUNT_INSTRUCTIONS_PER_TICK, start_board
+
+    run = RunFolder(run_dir)
+    artifact = project_dir(run, target, runtime) / "build" / (
+        "firmware.elf" if target == "mps2-an386" else "edgemb-host")
+    board = start_board(target, artifact, tcp_port, icount)
+    ui.info(f"{target} is running; serial port: [bold]{board.port}[/bold]")
+    ui.info(f"verify it with: edgemb verify --run {run.path} --port {board.port}")
+    if icount:
+        ui.info(f"timing is in emulator ticks: one tick = {ICOUNT_INSTRUCTIONS_PER_TICK} guest "
+                "instructions (not Cortex-M4 cycles)")
+    ui.info("Ctrl-C stops it")
+    try:
+        while board.alive():
+            time.sleep(0.2)
+        ui.console.print(f"[red]the board exited with status {board.process.returncode}[/red]")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        board.stop()
+        ui.info("stopped")
+
+
 @main.command()
 @click.option("--run", "run_dir", default="edgemb-demo", show_default=True,
               type=click.Path(file_okay=False), help="The demo's run folder.")

@@ -28,6 +28,7 @@ class ExportResult:
     tflm_arena_bytes: int
     files: list[str] = field(default_factory=list)
     native: dict | None = None
+    settings: dict = field(default_factory=dict)  # input_bytes, output_bytes, op_count
 
 
 def check_int8(model: Model, source: str) -> None:
@@ -72,6 +73,9 @@ def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
     for name, text in files.items():
         (out_dir / name).write_text(text)
     result = ExportResult(out_dir, runtime, digest, len(model_bytes), minimum, arena, sorted(files))
+    result.settings = {"input_bytes": model.input_tensors[0].nbytes,
+                       "output_bytes": model.output_tensors[0].nbytes,
+                       "op_count": len(model.operators)}
     if runtime == "native":
         from edgemb.export.native import write_native
 
@@ -80,5 +84,5 @@ def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
     (out_dir / "export.json").write_text(json.dumps({
         "runtime": runtime, "fingerprint": digest, "model_bytes": len(model_bytes),
         "tflm_arena_minimum": minimum, "tflm_arena_bytes": arena, "labels": labels,
-        "files": result.files, "native": result.native}, indent=1, default=str) + "\n")
+        "files": result.files, "native": result.native, "settings": result.settings}, indent=1, default=str) + "\n")
     return result
