@@ -1,0 +1,472 @@
+"""BoardClient: the host side of the protocol, over any pyserial-like port.
+
+Two ways to send (docs/protocol.md, "Flow control"):
+- requests are stop-and-wait: one at a time, and retransmitted with the same
+  seq, which the board recognises and answers from its record without running
+  the request twice;
+- an input upload (LOAD_BEGIN, LOAD_CHUNKs) streams through a sliding window
+  of `window` unacknowledged frames. These frames are idempotent, so a loss is
+  repaired by resending every unacknowledged frame under new seqs (go-back-N),
+  which stale replies to the old copies cannot then be mistaken for.
+Retries are bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import serial
+
+from edgemb.link.errors import (
+    BoardError,
+    FrameError,
+    LinkTimeout,
+    ModelMismatch,
+    PortError,
+    ProtocolError,
+)
+from edgemb.link.frames import DELIMITER, Frame, FrameDecoder
+from edgemb.link.messages import (
+    EXPECTED_REPLY,
+    FRAME_ERRORS,
+    PROTOCOL_VERSION,
+    REQUESTS,
+    Ack,
+    Bench,
+    BenchResult,
+    ErrorCode,
+    ErrorReply,
+    Hello,
+    Info,
+    Invoke,
+    LoadBegin,
+    LoadChunk,
+    Message,
+    OpTimes,
+    OpTimesRequest,
+    Result,
+    encode_message,
+    parse_message,
+)
+from edgemb.link.ports import DEFAULT_BAUDRATE, hard_reset, open_port
+
+_CHUNK_HEADER = 4  # LOAD_CHUNK's offset field
+_MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
+_PREVIEW = 48  # bytes shown in error messages
+
+
+@dataclass
+class LinkStats:
+    """Counters for one client: how clean the link was."""
+
+    frames_sent: int = 0
+    retransmissions: int = 0
+    damaged_received: int = 0  # frames from the board that failed COBS or CRC
+    stale_replies: int = 0  # duplicates and replies to requests no longer waited for
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@dataclass(frozen=True)
+class _Request:
+    message: Message
+    seq: int
+    wire: bytes
+
+
+class _Capture:
+    """What came back during one operation, for error messages."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.head = bytearray()
+        self.frames = 0
+
+    def add(self, data: bytes) -> None:
+        self.count += len(data)
+        self.head += data[: max(0, _PREVIEW - len(self.head))]
+
+
+def _preview(data: bytes) -> str:
+    head = bytes(data[:_PREVIEW])
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in head)
+    more = " ..." if len(data) > _PREVIEW else ""
+    return f"{head.hex(' ')}{more}  |{text}|"
+
+
+class BoardClient:
+    """Talks to an edgemb board: hello(), load_input(), invoke(), bench(), op_times()."""
+
+    def __init__(
+        self,
+        port,
+        *,
+        timeout: float = 1.0,
+        retries: int = 3,
+        invoke_timeout: float = 30.0,
+        first_seq: int | None = None,
+    ):
+        """`port` is an open pyserial-like object (read, write, in_waiting,
+        reset_input_buffer). `timeout` bounds the wait for a link-level reply,
+        `invoke_timeout` the wait for an inference nobody has timed yet."""
+        self.port = port
+        if getattr(port, "timeout", 0) is None or getattr(port, "timeout", 0) > 0.1:
+            port.timeout = 0.05  # reads must return so that our deadlines hold
+        self.timeout = timeout
+        self.retries = retries
+        self.invoke_timeout = invoke_timeout
+        self.info: Info | None = None
+        self.stats = LinkStats()
+        # A random start makes it unlikely that a request repeats the last seq a
+        # previous session used, which the board would take for a retransmission.
+        self._seq = random.randrange(256) if first_seq is None else first_seq & 0xFF
+        self._decoder = FrameDecoder()
+        self._inbox: deque[Frame | FrameError] = deque()
+        self._capture = _Capture()
+        self._synced = False  # a valid frame has arrived since the last restart
+        self._echo_seen = False
+        self._invoke_seconds: float | None = None
+        # The upload window: LOAD frames sent and not yet acknowledged, oldest first.
+        self._pending: deque[_Request] = deque()
+        self._pending_deadline = 0.0
+        self._go_backs = 0  # since the oldest pending frame last made progress
+        self._pending_error: ErrorReply | None = None
+
+    # ---- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, port: str, *, baudrate: int = DEFAULT_BAUDRATE, reset: bool = False, **options
+    ) -> BoardClient:
+        """Opens a device path or pyserial URL; resets the board only if asked."""
+        device = open_port(port, baudrate=baudrate)
+        if reset:
+            hard_reset(device)
+        return cls(device, **options)
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> BoardClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- operations --------------------------------------------------------
+
+    def hello(self, *, boot_timeout: float = 5.0, expect_fingerprint: bytes | None = None) -> Info:
+        """Handshake. Skips whatever the board printed before (a boot log) and
+        keeps asking for up to `boot_timeout` s, so a board that is still
+        booting gets found. Abandons an upload in progress."""
+        self._restart_stream()
+        attempts = max(self.retries + 1, math.ceil(boot_timeout / self.timeout))
+        info = self._call(Hello(), self.timeout, retries=attempts - 1)
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise ProtocolError(
+                f"the board speaks protocol version {info.protocol_version}, this edgemb "
+                f"speaks {PROTOCOL_VERSION}: build and flash the firmware with this edgemb"
+            )
+        if expect_fingerprint is not None and info.fingerprint != bytes(expect_fingerprint):
+            raise ModelMismatch(
+                f"the board runs another model (fingerprint {info.fingerprint.hex()[:16]}..., "
+                f"expected {bytes(expect_fingerprint).hex()[:16]}...): flash this model first"
+            )
+        self.info = info
+        return info
+
+    def load_input(self, data: bytes, *, wait: bool = True) -> None:
+        """Uploads one input tensor through the window of acknowledged chunks.
+
+        With wait=False it returns once the last chunk is sent, and the next
+        call (or flush()) collects the acknowledgements, so that uploads can
+        follow each other without a round trip in between. An error the board
+        reports about the upload is then raised by that next call."""
+        info = self._require_info()
+        self._capture = _Capture()
+        data = bytes(data)
+        size = max(1, info.max_payload - _CHUNK_HEADER)
+        messages: list[Message] = [LoadBegin(len(data))]
+        messages += [LoadChunk(o, data[o : o + size]) for o in range(0, len(data), size)]
+        self._send_windowed(messages)
+        if wait:
+            self.flush()
+
+    def flush(self) -> None:
+        """Waits until every uploaded chunk has been acknowledged."""
+        while self._pending:
+            self._advance_window()
+
+    def invoke(self, *, timeout: float | None = None) -> Result:
+        """Runs one inference on the loaded input."""
+        info = self._require_info()
+        result = self._call(Invoke(), timeout or self._run_timeout(1))
+        if info.tick_hz:
+            self._invoke_seconds = result.ticks / info.tick_hz
+        return result
+
+    def bench(self, count: int, *, timeout: float | None = None) -> BenchResult:
+        """Runs `count` inferences on the board and returns its own timings.
+        Call invoke() first, or pass a timeout, when one inference is slow."""
+        if not 1 <= count <= 0xFFFF:
+            raise ValueError(f"bench count must be 1..65535, not {count}")
+        self._require_info()
+        return self._call(Bench(count), timeout or self._run_timeout(count))
+
+    def op_times(self) -> OpTimes:
+        """Per-operator ticks of the last invoke() (empty if the runtime has none)."""
+        self._require_info()
+        return self._call(OpTimesRequest(), self.timeout)
+
+    # ---- stop-and-wait requests ----------------------------------------------
+
+    def _call(self, message: Message, timeout: float, retries: int | None = None) -> Message:
+        """Sends one request (after any upload in flight) and returns its reply."""
+        self.flush()
+        self._capture = _Capture()
+        retries = self.retries if retries is None else retries
+        request = self._prepare(message)
+        last_error: ErrorReply | None = None
+        for attempt in range(retries + 1):
+            self._send([request], again=attempt > 0)
+            deadline = time.monotonic() + timeout + self._wire_seconds(len(request.wire))
+            reply = self._await_reply(request, deadline)
+            if isinstance(reply, ErrorReply):
+                # A damaged frame is worth another try; anything else is the
+                # board's final word.
+                if reply.code not in FRAME_ERRORS:
+                    raise BoardError(reply)
+                last_error = reply
+            elif reply is not None:
+                return reply
+        if last_error is not None:
+            raise BoardError(last_error)
+        raise self._timeout_error(request, timeout, retries + 1)
+
+    def _await_reply(self, request: _Request, deadline: float) -> Message | None:
+        """The reply to `request`, or None when it is lost or damaged."""
+        while (item := self._next_item(deadline)) is not None:
+            if isinstance(item, FrameError):
+                self.stats.damaged_received += 1
+                if self._synced:
+                    return None  # most likely our reply: ask again
+                continue  # before the first good frame, garbage is a boot log
+            reply = self._reply_of(item)
+            if reply is None:
+                continue
+            if item.seq == request.seq and _answers(reply, request.message):
+                return reply
+            # Errors about damaged frames with another seq are stale (noise we
+            # or others sent earlier): acting on them could use up the retries.
+            self.stats.stale_replies += 1
+        return None
+
+    # ---- the upload window -----------------------------------------------------
+
+    def _window(self) -> int:
+        return max(1, min(self.info.window if self.info else 1, _MAX_WINDOW))
+
+    def _send_windowed(self, messages: list[Message]) -> None:
+        """Sends the messages as fast as the window lets them go, several
+        frames to a write when it has room for several."""
+        while messages:
+            room = self._window() - len(self._pending)
+            if room <= 0:
+                self._advance_window()
+                continue
+            requests = [self._prepare(m) for m in messages[:room]]
+            messages = messages[room:]
+            was_empty = not self._pending
+            self._send(requests, again=False)
+            self._pending.extend(requests)
+            if was_empty:
+                self._restart_pending_timer()
+
+    def _restart_pending_timer(self) -> None:
+        wire = sum(len(r.wire) for r in self._pending)
+        self._pending_deadline = time.monotonic() + self.timeout + self._wire_seconds(wire)
+
+    def _advance_window(self) -> None:
+        """Takes one event from the board: the oldest frame acknowledged, a
+        loss detected (then goes back), or a stale or damaged frame."""
+        item = self._next_item(self._pending_deadline)
+        if item is None:
+            self._go_back()
+            return
+        if isinstance(item, FrameError):
+            # A lost reply shows as a later reply arriving first, or a timeout.
+            self.stats.damaged_received += 1
+            return
+        reply = self._reply_of(item)
+        if reply is None:
+            return
+        index = next(
+            (k for k, r in enumerate(self._pending) if r.seq == item.seq and _answers(reply, r.message)),
+            None,
+        )
+        if index is None:
+            self.stats.stale_replies += 1
+        elif index > 0:
+            self._go_back()  # the board answers in order: earlier replies were lost
+        elif isinstance(reply, ErrorReply):
+            if reply.code in FRAME_ERRORS or reply.code == ErrorCode.SEQUENCE:
+                self._pending_error = reply
+                self._go_back()
+            else:
+                self._pending.clear()
+                raise BoardError(reply)
+        else:
+            self._pending.popleft()
+            self._go_backs = 0
+            self._pending_error = None
+            self._restart_pending_timer()
+
+    def _go_back(self) -> None:
+        """Resends every unacknowledged frame, under new seqs."""
+        self._go_backs += 1
+        if self._go_backs > self.retries:
+            oldest, error = self._pending[0], self._pending_error
+            self._pending.clear()
+            self._go_backs = 0
+            if error is not None:
+                raise BoardError(error)
+            raise self._timeout_error(oldest, self.timeout, self.retries + 1)
+        # An upload that a later LOAD_BEGIN supersedes need not complete:
+        # resend from the last LOAD_BEGIN, whose chunks all follow it.
+        begins = [k for k, r in enumerate(self._pending) if isinstance(r.message, LoadBegin)]
+        messages = [r.message for r in list(self._pending)[begins[-1] if begins else 0 :]]
+        self._pending = deque(self._prepare(m) for m in messages)
+        self._send(list(self._pending), again=True)
+        self._restart_pending_timer()
+
+    # ---- the byte stream -----------------------------------------------------
+
+    def _require_info(self) -> Info:
+        return self.info if self.info is not None else self.hello()
+
+    def _run_timeout(self, count: int) -> float:
+        if self._invoke_seconds is None:
+            return self.invoke_timeout
+        return self.timeout + 2.0 * count * self._invoke_seconds
+
+    def _restart_stream(self) -> None:
+        """Forgets everything received so far (stale replies, a boot log) and
+        any upload in flight."""
+        try:
+            self.port.reset_input_buffer()
+        except (serial.SerialException, OSError) as error:
+            raise PortError(f"the port failed: {error}") from error
+        self._decoder = FrameDecoder()
+        self._inbox.clear()
+        self._pending.clear()
+        self._go_backs = 0
+        self._synced = False
+
+    def _prepare(self, message: Message) -> _Request:
+        seq = self._seq
+        self._seq = (self._seq + 1) & 0xFF
+        return _Request(message, seq, encode_message(message, seq))
+
+    def _send(self, requests: list[_Request], again: bool) -> None:
+        # The leading delimiter ends any partial frame noise left in the
+        # board's decoder, which would otherwise swallow our first frame.
+        data = DELIMITER + b"".join(r.wire for r in requests)
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as error:
+            raise PortError(f"writing to the port failed: {error}") from error
+        self.stats.frames_sent += len(requests)
+        self.stats.bytes_sent += len(data)
+        if again:
+            self.stats.retransmissions += len(requests)
+
+    def _next_item(self, deadline: float) -> Frame | FrameError | None:
+        """The next decoded frame or damaged frame from the board, or None at
+        the deadline."""
+        while not self._inbox:
+            data = self._read(deadline)
+            if not data:
+                if time.monotonic() >= deadline:
+                    return None
+                continue
+            self._capture.add(data)
+            self._inbox.extend(self._decoder.feed(data))
+        return self._inbox.popleft()
+
+    def _reply_of(self, frame: Frame) -> Message | None:
+        """The reply in a valid frame; None for our own request echoed back."""
+        self._synced = True
+        self._capture.frames += 1
+        if frame.type in REQUESTS:
+            self._echo_seen = True  # our own request came back: a loopback
+            return None
+        try:
+            return parse_message(frame)
+        except ProtocolError as error:
+            raise ProtocolError(f"the board sent a frame this edgemb cannot read: {error}") from error
+
+    def _read(self, deadline: float) -> bytes:
+        if time.monotonic() >= deadline:
+            return b""
+        try:
+            data = self.port.read(1)
+            if data:
+                waiting = self.port.in_waiting
+                if waiting:
+                    data += self.port.read(waiting)
+        except (serial.SerialException, OSError) as error:
+            raise PortError(f"reading from the port failed: {error}") from error
+        self.stats.bytes_received += len(data)
+        return data
+
+    def _wire_seconds(self, nbytes: int) -> float:
+        """Time to shift nbytes out at the port's baud rate (10 bits a byte)."""
+        baudrate = getattr(self.port, "baudrate", None)
+        return nbytes * 10 / baudrate if isinstance(baudrate, int) and baudrate > 0 else 0.0
+
+    def _timeout_error(self, request: _Request, timeout: float, attempts: int) -> LinkTimeout:
+        capture = self._capture
+        name = type(request.message).TYPE.name
+        lines = [
+            f"no reply from the board to {name} (seq {request.seq}) within {timeout:g} s, "
+            f"{attempts} attempt(s).",
+            f"  sent {len(request.wire)} bytes: {_preview(request.wire)}",
+        ]
+        if capture.count == 0:
+            lines.append("  received: nothing.")
+            lines.append(
+                "  Is an edgemb board on this port, powered and running its firmware? "
+                "A board that is booting or in its bootloader does not answer."
+            )
+        else:
+            lines.append(f"  received {capture.count} bytes: {_preview(capture.head)}")
+            if self._echo_seen:
+                lines.append("  The port sends back what we write: a loopback, not a board.")
+            elif capture.frames == 0:
+                lines.append(
+                    "  None of it was an edgemb frame: a wrong baud rate, other firmware, "
+                    "or log output on the protocol UART."
+                )
+        return LinkTimeout("\n".join(lines))
+
+
+def _answers(reply: Message, request: Message) -> bool:
+    """Whether `reply` is an answer to `request` (and not a stale one to an
+    earlier request that happened to have the same seq)."""
+    if isinstance(reply, ErrorReply):
+        return reply.request_type == request.TYPE or reply.code in FRAME_ERRORS
+    if reply.TYPE != EXPECTED_REPLY[request.TYPE]:
+        return False
+    if isinstance(reply, Ack):
+        if isinstance(request, LoadBegin):
+            return (reply.offset, reply.length) == (0, request.total_len)
+        if isinstance(request, LoadChunk):
+            return (reply.offset, reply.length) == (request.offset, len(request.data))
+    return True
+
+
+__all__ = ["BoardClient", "LinkStats", "Info", "Result", "BenchResult", "OpTimes"]

@@ -1,0 +1,87 @@
+"""Opening serial ports: a device path (/dev/ttyUSB0, /dev/pts/3) or any
+pyserial URL (socket://host:port, rfc2217://host:port), and resetting boards."""
+
+from __future__ import annotations
+
+import errno
+import time
+
+import serial
+
+from edgemb.link.errors import PortError
+
+DEFAULT_BAUDRATE = 115200
+# The port's read timeout: how long one read() may block. The client keeps its
+# own deadlines on top, so this only bounds how late it notices one.
+POLL_SECONDS = 0.05
+
+
+def is_url(port: str) -> bool:
+    return "://" in port
+
+
+def open_port(
+    port: str, *, baudrate: int = DEFAULT_BAUDRATE, poll_seconds: float = POLL_SECONDS
+) -> serial.SerialBase:
+    """Opens a port without resetting the board behind it.
+
+    pyserial raises DTR and RTS when it opens a port, which on most ESP32
+    boards pulls EN low (a reset) or IO0 low (the ROM bootloader). Both lines
+    are set inactive before opening; reset only on request, with hard_reset().
+    """
+    options = {} if is_url(port) else {"exclusive": True}  # a lock on local devices
+    try:
+        device = serial.serial_for_url(
+            port, baudrate=baudrate, timeout=poll_seconds, do_not_open=True, **options
+        )
+        device.dtr = False
+        device.rts = False
+        device.open()
+    except (serial.SerialException, OSError, ValueError) as error:
+        raise port_error(port, error) from error
+    return device
+
+
+def hard_reset(device: serial.SerialBase, hold_seconds: float = 0.1) -> None:
+    """Reboots an ESP32-style board into its application: EN low through RTS.
+
+    DTR (IO0 on the usual auto-reset circuit) stays inactive, so the chip boots
+    from flash, not into its ROM bootloader. The ROM then prints a boot log at
+    115200 baud; BoardClient.hello() skips it.
+    """
+    device.dtr = False
+    device.rts = True  # EN low: chip held in reset
+    device.dtr = device.dtr  # some USB serial drivers only apply RTS with DTR
+    time.sleep(hold_seconds)
+    device.rts = False  # EN high: chip boots
+    device.dtr = device.dtr
+
+
+def available_ports() -> list[str]:
+    from serial.tools.list_ports import comports
+
+    return sorted(p.device for p in comports())
+
+
+def port_error(port: str, error: Exception) -> PortError:
+    """A PortError that says what is wrong with the port and how to fix it."""
+    code = getattr(error, "errno", None)
+    text = str(error)
+    if code == errno.ENOENT or "No such file" in text:
+        ports = ", ".join(available_ports()) or "none found"
+        return PortError(
+            f"{port}: no such device. Is the board plugged in, and is this its port? "
+            f"(serial ports here: {ports}; an emulated or host board prints its own path)"
+        )
+    if code == errno.EACCES or "Permission denied" in text:
+        return PortError(
+            f"{port}: permission denied. Join the group that owns serial ports: "
+            f"`sudo usermod -aG dialout $USER`, then log out and in again "
+            f"(or run `newgrp dialout` in this shell)."
+        )
+    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text or "busy" in text:
+        return PortError(
+            f"{port}: the port is busy: another program has it open (a serial monitor, "
+            f"another edgemb, ModemManager). Close it; `fuser {port}` shows which."
+        )
+    return PortError(f"{port}: cannot open the port: {text}")

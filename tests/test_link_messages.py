@@ -1,0 +1,87 @@
+"""Message layouts (edgemb.link.messages): exact bytes, errors, round trips."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgemb.link.errors import BoardError, MessageError
+from edgemb.link.frames import Frame
+from edgemb.link.messages import (
+    REPLIES,
+    REQUESTS,
+    Ack,
+    Bench,
+    BenchResult,
+    ErrorCode,
+    ErrorReply,
+    Hello,
+    Info,
+    LoadBegin,
+    LoadChunk,
+    MsgType,
+    OpTime,
+    OpTimes,
+    Result,
+    TensorInfo,
+    parse_message,
+)
+
+u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
+i32 = st.integers(-(2**31), 2**31 - 1)
+f32 = st.floats(width=32, allow_nan=False)
+text = st.text(st.characters(codec="ascii"), max_size=40)
+tensors = st.builds(TensorInfo, u8, st.lists(u32, max_size=6).map(tuple), f32, i32, u32)
+messages = st.one_of(
+    st.builds(Hello, u16),
+    st.builds(LoadBegin, u32),
+    st.builds(LoadChunk, u32, st.binary(max_size=300)),
+    st.builds(Bench, u16),
+    st.builds(Info, u16, u8, i32, u32, u16, u32, u32, u8, u32, u16, u16,
+              st.binary(min_size=32, max_size=32), tensors, tensors, text, text, text),
+    st.builds(Ack, u32, u32),
+    st.builds(Result, u32, u32, st.binary(max_size=300)),
+    st.builds(BenchResult, u32, u32, u32, u32, u32, u32, u32, st.integers(0, 2**64 - 1)),
+    st.builds(OpTimes, st.lists(st.builds(OpTime, u8, u32), max_size=40).map(tuple)),
+    st.builds(ErrorReply, u8, u8, i32),
+)
+
+
+@given(messages)
+def test_message_round_trip(message):
+    assert parse_message(Frame(message.TYPE, 0, message.pack())) == message
+
+
+@given(st.sampled_from(sorted(REQUESTS | REPLIES)), st.binary(max_size=300))
+def test_parse_raises_only_message_errors(msg_type, payload):
+    try:
+        parse_message(Frame(msg_type, 0, payload))
+    except MessageError:
+        pass
+
+
+def test_exact_lengths_are_enforced():
+    with pytest.raises(MessageError, match="bytes too many"):
+        parse_message(Frame(MsgType.ACK, 0, bytes(9)))
+    with pytest.raises(MessageError, match="more needed"):
+        parse_message(Frame(MsgType.RESULT, 0, bytes(8) + (5).to_bytes(4, "little") + b"\x01"))
+
+
+def test_unknown_type():
+    with pytest.raises(MessageError, match="unknown message type 0x42"):
+        parse_message(Frame(0x42, 0, b""))
+
+
+def test_hello_and_info_accept_appended_fields():
+    assert parse_message(Frame(MsgType.HELLO, 0, b"\x01\x00future")) == Hello(1)
+
+
+def test_error_reply_describes_itself():
+    error = BoardError(ErrorReply(ErrorCode.INPUT_SIZE, MsgType.LOAD_BEGIN, 27648))
+    assert str(error) == (
+        "board error INPUT_SIZE on LOAD_BEGIN: wrong input size: the board's model takes "
+        "27648 bytes"
+    )
+    assert error.code == ErrorCode.INPUT_SIZE and error.detail == 27648
+    assert "ERROR_0x99" in ErrorReply(0x99, 0x77, 1).describe()

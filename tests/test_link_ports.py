@@ -1,0 +1,96 @@
+"""Opening ports (edgemb.link.ports): no reset on open, clear errors."""
+
+from __future__ import annotations
+
+import errno
+
+import serial
+
+from edgemb.link import ports
+from edgemb.link.errors import PortError
+
+
+class RecordingPort:
+    """Stands in for a pyserial port and records line changes in order."""
+
+    def __init__(self):
+        self.events = []
+        self._dtr = self._rts = True  # pyserial's defaults: asserted
+
+    @property
+    def dtr(self):
+        return self._dtr
+
+    @dtr.setter
+    def dtr(self, value):
+        self._dtr = value
+        self.events.append(("dtr", value))
+
+    @property
+    def rts(self):
+        return self._rts
+
+    @rts.setter
+    def rts(self, value):
+        self._rts = value
+        self.events.append(("rts", value))
+
+    def open(self):
+        self.events.append(("open", None))
+
+
+def test_open_port_deasserts_dtr_and_rts_before_opening(monkeypatch):
+    recorder = RecordingPort()
+    seen = {}
+
+    def fake_serial_for_url(url, **options):
+        seen.update(options, url=url)
+        return recorder
+
+    monkeypatch.setattr(serial, "serial_for_url", fake_serial_for_url)
+    assert ports.open_port("/dev/ttyUSB7") is recorder
+    assert recorder.events == [("dtr", False), ("rts", False), ("open", None)]
+    assert seen["do_not_open"] is True and seen["exclusive"] is True
+
+
+def test_urls_are_opened_without_a_lock(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(serial, "serial_for_url",
+                        lambda url, **options: seen.update(options) or RecordingPort())
+    ports.open_port("socket://127.0.0.1:4000")
+    assert "exclusive" not in seen
+
+
+def test_hard_reset_pulses_en_with_io0_high(monkeypatch):
+    monkeypatch.setattr(ports.time, "sleep", lambda s: None)
+    recorder = RecordingPort()
+    ports.hard_reset(recorder)
+    rts = [value for name, value in recorder.events if name == "rts"]
+    assert rts == [True, False]  # EN low, then high
+    assert all(value is False for name, value in recorder.events if name == "dtr")
+
+
+def test_loop_url_opens():
+    device = ports.open_port("loop://")
+    device.write(b"abc")
+    assert device.read(3) == b"abc"
+    device.close()
+
+
+def test_permission_denied_says_how_to_fix():
+    error = ports.port_error("/dev/ttyUSB0", serial.SerialException(
+        errno.EACCES, "could not open port /dev/ttyUSB0: [Errno 13] Permission denied"))
+    assert isinstance(error, PortError)
+    assert "dialout" in str(error) and "usermod" in str(error)
+
+
+def test_busy_port_says_what_to_do():
+    error = ports.port_error("/dev/ttyUSB0", serial.SerialException(
+        errno.EAGAIN, "Could not exclusively lock port /dev/ttyUSB0"))
+    assert "busy" in str(error) and "fuser /dev/ttyUSB0" in str(error)
+
+
+def test_missing_device():
+    error = ports.port_error("/dev/ttyUSB9", serial.SerialException(
+        errno.ENOENT, "could not open port /dev/ttyUSB9: [Errno 2] No such file or directory"))
+    assert "no such device" in str(error)

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Link throughput: BoardClient uploads against raw writes of the same bytes.
+
+Builds the host board with the test-double runner (in a temporary directory),
+starts it, and in the same run, over the same pseudo-terminal and the same open
+port, alternates:
+
+  pipelined N x BoardClient.load_input(input, wait=False), then flush():
+            LOAD_BEGIN + chunks, COBS, CRC, every frame acknowledged through
+            the board's window, uploads back to back;
+  confirmed N x BoardClient.load_input(input): the same, but each upload
+            waits for its last acknowledgement before the next starts;
+  raw       the same N x input bytes written as they are (no 0x00 in them),
+            then one 0x00. The board reads them through the same em_serial_read
+            and decoder, drops them as one oversize frame and answers one ERROR:
+            that reply is the proof that it has read every byte.
+
+Both figures are payload bytes (N x input size) per second of wall time. The
+best of --rounds is kept for each, since a shared machine only ever slows a
+run down.
+
+    python tools/bench_link.py [--inputs 40] [--rounds 5] [--max-payload 1024 --window 1]
+    python tools/bench_link.py --rate 92160 --inputs 4   # a 921600-baud UART
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import select
+import sys
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+import boards  # noqa: E402  (tests/boards.py: builds and starts host boards)
+
+from edgemb.link import BoardClient  # noqa: E402
+from edgemb.link.frames import FrameDecoder  # noqa: E402
+
+
+class PacedLink:
+    """A serial line of `rate` bytes/s in each direction, put between the
+    client and the board's pty: a pty of its own for the client, and a thread
+    per direction that forwards bytes no faster than the rate (a UART)."""
+
+    def __init__(self, board_port: str, rate: float):
+        self._board = os.open(board_port, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(self._board)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self._rate, self._stop = rate, threading.Event()
+        self._threads = [
+            threading.Thread(target=self._forward, args=(self._master, self._board), daemon=True),
+            threading.Thread(target=self._forward, args=(self._board, self._master), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _forward(self, source: int, sink: int) -> None:
+        slice_bytes = max(1, int(self._rate / 1000))  # about 1 ms of line time a write
+        free_at = time.monotonic()
+        while not self._stop.is_set():
+            if not select.select([source], [], [], 0.05)[0]:
+                continue
+            data = os.read(source, slice_bytes)
+            free_at = max(free_at, time.monotonic()) + len(data) / self._rate
+            time.sleep(max(0.0, free_at - time.monotonic()))
+            os.write(sink, data)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        for fd in (self._board, self._master, self._slave):
+            os.close(fd)
+
+
+def make_inputs(count: int, size: int) -> list[bytes]:
+    rng = random.Random(5)
+    # No 0x00, so that the raw stream is one frame to the board; the protocol
+    # side gains nothing from it (COBS costs the same one byte per 254).
+    return [bytes(b or 1 for b in rng.randbytes(size)) for _ in range(count)]
+
+
+def time_protocol(client: BoardClient, inputs: list[bytes], wait: bool) -> float:
+    start = time.perf_counter()
+    for data in inputs:
+        client.load_input(data, wait=wait)
+    client.flush()
+    return time.perf_counter() - start
+
+
+def time_raw(client: BoardClient, inputs: list[bytes]) -> float:
+    port = client.port
+    port.reset_input_buffer()
+    decoder = FrameDecoder()
+    start = time.perf_counter()
+    for data in inputs:
+        port.write(data)
+    port.write(b"\x00")
+    while not decoder.feed(port.read(max(1, port.in_waiting))):
+        pass
+    return time.perf_counter() - start
+
+
+def _rate(bytes_per_second: float) -> str:
+    return f"{bytes_per_second / 1e3:12,.1f} kB/s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inputs", type=int, default=40, help="uploads per measurement")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-payload", type=int, help="the board's maximum frame payload")
+    parser.add_argument("--window", type=int, help="the board's upload window")
+    parser.add_argument("--rate", type=float,
+                        help="bytes/s of a simulated serial line between host and board "
+                        "(default: the bare pseudo-terminal)")
+    args = parser.parse_args()
+
+    firmware = boards.double_firmware()
+    with tempfile.TemporaryDirectory(prefix="edgemb-bench-") as tmp:
+        binary = boards.build_host_board(firmware, Path(tmp), max_payload=args.max_payload,
+                                         window=args.window)
+        with contextlib.ExitStack() as stack:
+            board = stack.enter_context(boards.HostBoard(binary))
+            port = board.port
+            if args.rate:
+                line = PacedLink(board.port, args.rate)
+                stack.callback(line.close)
+                port = line.port
+            client = stack.enter_context(BoardClient.open(port, timeout=2.0))
+            info = client.hello()
+            inputs = make_inputs(args.inputs, info.input.bytes)
+            payload = args.inputs * info.input.bytes
+            best = {"confirmed": float("inf"), "pipelined": float("inf"), "raw": float("inf")}
+            for round_ in range(args.rounds + 1):  # round 0 warms up
+                for name, run in (
+                    ("confirmed", lambda: time_protocol(client, inputs, wait=True)),
+                    ("pipelined", lambda: time_protocol(client, inputs, wait=False)),
+                    ("raw", lambda: time_raw(client, inputs)),
+                ):
+                    seconds = run()
+                    client.hello()  # resynchronise (after the raw stream's ERROR)
+                    if round_ > 0:
+                        best[name] = min(best[name], seconds)
+            stats = client.stats
+
+    rates = {name: payload / seconds for name, seconds in best.items()}
+    line = f"a {args.rate:,.0f} B/s serial line" if args.rate else "the bare pty"
+    print(f"board: max_payload {info.max_payload}, window {info.window}; over {line}; "
+          f"{args.inputs} inputs of {info.input.bytes} bytes, best of {args.rounds} rounds")
+    print(f"raw write/read:                {_rate(rates['raw'])}")
+    for name, label in (("pipelined", "load_input(wait=False) x N"),
+                        ("confirmed", "load_input() x N (each acked)")):
+        print(f"{label:30s} {_rate(rates[name])}  {100 * rates[name] / rates['raw']:5.1f} % of raw")
+    print(f"retransmissions: {stats.retransmissions}, damaged replies: {stats.damaged_received}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
