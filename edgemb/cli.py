@@ -259,6 +259,103 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
         ui.info("stopped")
 
 
+@main.command("verify")
+@run_option
+@click.option("--port", "ports", multiple=True,
+              help="Serial device or pyserial URL (socket://, rfc2217://); repeat for a farm.")
+@click.option("--emulate", is_flag=True, help="Start the built board here (QEMU or host).")
+@click.option("--target", type=click.Choice(["mps2-an386", "host"]), default="mps2-an386",
+              show_default=True, help="With --emulate: which board to start.")
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
+              show_default=True, help="With --emulate: which build to start.")
+@click.option("--icount", is_flag=True, help="With --emulate: QEMU -icount shift=0 timing.")
+@click.option("--samples", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--data", default=None, help="Verify on a folder's images instead of the test split.")
+@click.option("--baud", type=int, default=921600, show_default=True)
+@click.option("--reset", is_flag=True, help="Reset the board through DTR/RTS on open.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: RUN/verify).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run.")
+@click.option("--tolerance", type=click.IntRange(0), default=0, show_default=True,
+              help="Largest int8 difference still counted as a match.")
+@click.option("--bench", type=click.IntRange(0, 65535), default=10, show_default=True,
+              help="On-board repeat count, to time compute apart from the link.")
+@reports_errors
+def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, data, baud, reset,
+                   report_dir, resume, tolerance, bench) -> None:
+    """Compare a board's predictions with TFLite Micro on the host, and time them."""
+    from pathlib import Path
+
+    from edgemb.verify import VerifyOptions, verify
+
+    run = RunFolder(run_dir)
+    if not ports and not emulate:
+        raise click.UsageError("give --port PORT (or --emulate to start a board here)")
+    options = VerifyOptions(list(ports), samples, data, baud, reset,
+                            Path(report_dir) if report_dir else None, resume, tolerance, bench,
+                            icount=icount)
+    board = None
+    if emulate:
+        from edgemb.build import project_dir
+        from edgemb.targets.launch import start_board
+
+        artifact = project_dir(run, target, runtime) / "build" / (
+            "firmware.elf" if target == "mps2-an386" else "edgemb-host")
+        board = start_board(target, artifact, icount=icount)
+        options.ports.append(board.port)
+        ui.info(f"started {target} on {board.port}")
+    try:
+        summary = run_verify(run, options, verify)
+    finally:
+        if board is not None:
+            board.stop()
+    ui.info(verify_table(summary))
+    for failure in summary["failures"]:
+        ui.console.print(f"[bold red]error:[/bold red] {failure}")
+    ui.info(f"report: {summary['html_report']}")
+    sys.exit(summary["exit_code"])
+
+
+def run_verify(run, options, verify):
+    with ui.progress() as bar:
+        task = bar.add_task("verifying", total=options.samples, status="")
+
+        def on_progress(done, total):
+            bar.update(task, completed=done, total=total)
+
+        return verify(run, options, on_progress)
+
+
+def verify_table(summary: dict):
+    latency = summary.get("invoke_us") or {}
+    rows = [
+        ["samples", f"{summary['samples']} of {summary['samples_requested']}"],
+        ["exact matches (every output byte)", summary.get("exact_matches", 0)],
+        ["mismatches", summary.get("mismatches", 0)],
+        ["argmax agreement", summary.get("argmax_agreement", 0)],
+        ["max |difference|", summary.get("max_abs_diff", 0)],
+        ["cosine similarity", f"{summary.get('cosine_similarity', 0):.6f}"],
+        ["accuracy on the board", f"{summary['board_accuracy']:.4f}"],
+        ["accuracy of TFLite Micro on the host", f"{summary['reference_accuracy']:.4f}"],
+        ["inference µs min / median / p95 / max", " / ".join(
+            f"{latency.get(k, 0):,.0f}" for k in ("min", "median", "p95", "max"))],
+    ]
+    if "invoke_instructions" in summary:
+        rows.append(["emulator instructions per inference (median)",
+                     f"{summary['invoke_instructions']['median']:,.0f}"])
+    link = summary["link"]
+    rows.append(["link bytes/s (nominal)", f"{link['bytes_per_second']:,.0f} "
+                                           f"({link['nominal_bytes_per_second']:,.0f})"])
+    for board in summary["boards"]:
+        if board.get("bench"):
+            b = board["bench"]
+            rows.append([f"on-board repeat ×{b['count']} µs min / mean / max ({board['port']})",
+                         f"{b['min_us']:,} / {b['mean_us']:,} / {b['max_us']:,}"])
+        for note in board["recoveries"]:
+            rows.append(["recovered", note])
+    return ui.table("Board against TFLite Micro", ["", "value"], rows)
+
+
 @main.command()
 @click.option("--run", "run_dir", default="edgemb-demo", show_default=True,
               type=click.Path(file_okay=False), help="The demo's run folder.")

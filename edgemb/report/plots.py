@@ -56,3 +56,16 @@ def plot_histogram(values, path: Path, title: str, xlabel: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_op_times(names: list[str], values, path: Path, title: str, unit: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.22 * len(names) + 1)))
+    positions = np.arange(len(names))
+    ax.barh(positions, values)
+    ax.set_yticks(positions, [f"{i} {n}" for i, n in enumerate(names)], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,92 @@
+"""The verify report: one self-contained HTML page with its plots embedded."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+
+from edgemb.report.metrics import confusion_matrix
+from edgemb.report.plots import plot_confusion_matrix, plot_histogram, plot_op_times
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _rows(pairs) -> str:
+    return "\n".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                     for k, v in pairs)
+
+
+def write_plots(summary: dict, records: list[dict], out_dir: Path) -> list[Path]:
+    labels = summary["labels"]
+    plots = []
+    if records:
+        matrix = confusion_matrix(np.array([r["label"] for r in records]),
+                                  np.array([r["board_class"] for r in records]), len(labels))
+        path = out_dir / "board_confusion_matrix.png"
+        plot_confusion_matrix(matrix, labels, path, "Confusion matrix on the board")
+        plots.append(path)
+        path = out_dir / "latency_histogram.png"
+        plot_histogram([r["invoke_us"] / 1000 for r in records], path,
+                       "Inference time on the board", "ms")
+        plots.append(path)
+    for board in summary["boards"]:
+        if board["op_times"]:
+            path = out_dir / f"op_times_{len(plots)}.png"
+            plot_op_times([t["op"] for t in board["op_times"]],
+                          [t["ticks"] for t in board["op_times"]], path,
+                          f"Time per operator on {board['port']}", "ticks")
+            plots.append(path)
+    return plots
+
+
+def write_report(summary: dict, log, samples, out_dir: Path) -> Path:
+    records = [log.done[i] for i in sorted(log.done)]
+    plots = write_plots(summary, records, out_dir)
+    latency = summary.get("invoke_us", {})
+    overview = [
+        ("samples verified", f"{summary['samples']} of {summary['samples_requested']}"),
+        ("outputs identical to TFLite Micro", summary.get("exact_matches", 0)),
+        ("mismatches", summary.get("mismatches", 0)),
+        ("argmax agreement", summary.get("argmax_agreement", 0)),
+        ("max |difference|", summary.get("max_abs_diff", 0)),
+        ("RMSE / MAE (dequantized)", f"{summary.get('rmse', 0):.6g} / {summary.get('mae', 0):.6g}"),
+        ("L2 relative error", f"{summary.get('l2_relative_error', 0):.6g}"),
+        ("cosine similarity", f"{summary.get('cosine_similarity', 0):.6f}"),
+        ("accuracy on the board / reference",
+         f"{summary['board_accuracy']:.4f} / {summary['reference_accuracy']:.4f}"),
+        ("inference µs min / median / p95 / max",
+         " / ".join(str(round(latency.get(k, 0))) for k in ("min", "median", "p95", "max"))),
+        ("link bytes/s (nominal)", f"{summary['link']['bytes_per_second']:.0f} "
+                                   f"({summary['link']['nominal_bytes_per_second']:.0f})"),
+        ("model fingerprint", summary["model_fingerprint"]),
+    ]
+    boards = "".join(
+        f"<h2>Board {html.escape(b['port'])}</h2><table>{_rows(b['info'].items())}"
+        f"{_rows([('samples', b['samples']), ('on-board repeat', b['bench']), ('failure', b['failure'])])}"
+        f"</table><ul>{''.join('<li>' + html.escape(r) + '</li>' for r in b['recoveries'])}</ul>"
+        for b in summary["boards"])
+    mismatched = [r for r in records if not r["exact"]][:50]
+    mismatch_rows = "".join(
+        f"<tr><td>{r['index']}</td><td>{html.escape(r['name'])}</td><td>{r['output']}</td>"
+        f"<td>{r['reference']}</td></tr>" for r in mismatched)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>edgemb verify</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+th{{text-align:left;padding-right:2em}} img{{max-width:100%}}</style></head>
+<body><h1>edgemb verify: board against TFLite Micro</h1>
+<table>{_rows(overview)}</table>
+{boards}
+<h2>Plots</h2>{''.join(_image(p) for p in plots)}
+<h2>Mismatched samples (first 50)</h2>
+<table><tr><th>#</th><th>image</th><th>board</th><th>reference</th></tr>{mismatch_rows}</table>
+</body></html>
+"""
+    path = out_dir / "report.html"
+    path.write_text(page)
+    return path

@@ -1,0 +1,332 @@
+"""`edgemb verify`: every prediction of a board compared byte for byte with TFLite Micro
+on the host, with the board's own timings.
+
+Boards work through one shared list of samples (several ports: a board farm). Each
+finished sample is appended to samples.jsonl at once, so an interrupted run loses
+nothing and `--resume` continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgemb.data.pipeline import int8_input, pixels_numpy
+from edgemb.errors import EdgembError
+from edgemb.inspect_model import fingerprint
+from edgemb.link.client import BoardClient
+from edgemb.link.errors import BoardError, LinkError, LinkTimeout, PortError
+from edgemb.reference import TflmReference
+from edgemb.report.compare import compare_outputs, latency_summary
+from edgemb.run import RunFolder
+from edgemb.tflite import BUILTIN_OP_NAMES, read_tflite
+
+EXIT_OK, EXIT_MISMATCH, EXIT_LINK = 0, 1, 2
+RECOVERY_ATTEMPTS = 2
+
+
+class VerifyError(EdgembError):
+    """The link or the board failed; results so far are kept."""
+
+    exit_code = EXIT_LINK
+
+
+@dataclass
+class VerifyOptions:
+    ports: list[str]
+    samples: int = 100
+    data: str | None = None
+    baud: int = 921600
+    reset: bool = False
+    report_dir: Path | None = None
+    resume: bool = False
+    tolerance: int = 0
+    bench: int = 10
+    timeout: float = 2.0
+    icount: bool = False  # ticks are QEMU -icount ticks (40 instructions each)
+
+
+@dataclass
+class Samples:
+    """What is sent: int8 inputs, their labels and names, and the reference outputs."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    names: list[str]
+    class_names: list[str]
+
+
+def select_samples(run: RunFolder, count: int, data: str | None) -> Samples:
+    """The run's held-out test images (or a folder's), preprocessed as in training."""
+    from edgemb.data.source import load_source
+    from edgemb.train import load_run_data
+
+    settings = run.read_settings()
+    if data:
+        images = load_source(data, settings.size)
+        if images.class_names != settings.labels:
+            raise VerifyError(f"--data {data} has classes {images.class_names}, the model was "
+                              f"trained on {settings.labels}")
+        index = np.arange(len(images))
+    else:
+        images, split = load_run_data(run, settings)
+        index = split.test
+    index = index[:count]
+    pixels = pixels_numpy(images.images[index], settings.size)
+    return Samples(int8_input(pixels), images.labels[index],
+                   [images.names[i] for i in index], settings.labels)
+
+
+@dataclass
+class SampleResult:
+    index: int
+    name: str
+    label: int
+    port: str
+    output: bytes
+    reference: bytes
+    invoke_us: int
+    ticks: int
+    upload_bytes: int
+    upload_seconds: float
+
+    def record(self) -> dict:
+        board = np.frombuffer(self.output, np.int8)
+        ref = np.frombuffer(self.reference, np.int8)
+        return {
+            "index": self.index, "name": self.name, "label": self.label, "port": self.port,
+            "output": self.output.hex(), "reference": self.reference.hex(),
+            "exact": self.output == self.reference,
+            "board_class": int(np.argmax(board)), "reference_class": int(np.argmax(ref)),
+            "max_abs_diff": int(np.max(np.abs(board.astype(int) - ref.astype(int)))),
+            "invoke_us": self.invoke_us, "ticks": self.ticks,
+            "upload_bytes": self.upload_bytes, "upload_seconds": self.upload_seconds,
+        }
+
+
+@dataclass
+class BoardReport:
+    port: str
+    info: dict = field(default_factory=dict)
+    samples: int = 0
+    recoveries: list[str] = field(default_factory=list)
+    bench: dict | None = None
+    op_times: list[dict] = field(default_factory=list)
+    failure: str | None = None
+
+
+class SampleLog:
+    """samples.jsonl: one line per finished sample, flushed as it is written."""
+
+    def __init__(self, path: Path, model_fingerprint: str, resume: bool):
+        self.path = path
+        self.lock = threading.Lock()
+        self.done: dict[int, dict] = {}
+        if resume and path.exists():
+            for line in path.read_text().splitlines():
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if record.get("fingerprint") != model_fingerprint:
+                    raise VerifyError(f"{path} holds results for another model; run without "
+                                      "--resume to start over")
+                self.done[record["index"]] = record
+        else:
+            path.write_text("")
+        self.fingerprint = model_fingerprint
+
+    def append(self, record: dict) -> None:
+        record = {**record, "fingerprint": self.fingerprint}
+        with self.lock:
+            with self.path.open("a") as out:
+                out.write(json.dumps(record) + "\n")
+            self.done[record["index"]] = record
+
+
+class BoardWorker(threading.Thread):
+    """One board: handshake, then samples from the shared queue until it is empty."""
+
+    def __init__(self, port: str, options: VerifyOptions, model_bytes: bytes,
+                 samples: Samples, reference: TflmReference, work: queue.Queue,
+                 log: SampleLog, on_sample: Callable[[], None]):
+        super().__init__(daemon=True, name=f"board {port}")
+        self.port, self.options, self.samples = port, options, samples
+        self.model_fingerprint = fingerprint(model_bytes)
+        self.reference, self.work, self.log, self.on_sample = reference, work, log, on_sample
+        self.report = BoardReport(port)
+        self.reference_lock = threading.Lock()
+
+    def run(self) -> None:
+        try:
+            self.client = self._connect()
+            while True:
+                try:
+                    index = self.work.get_nowait()
+                except queue.Empty:
+                    break
+                self.log.append(self._sample_with_recovery(index).record())
+                self.report.samples += 1
+                self.on_sample()
+            self._measure_on_board()
+        except (LinkError, VerifyError) as exc:
+            self.report.failure = str(exc)
+        finally:
+            if getattr(self, "client", None) is not None:
+                self.client.close()
+
+    def _connect(self) -> BoardClient:
+        try:
+            client = BoardClient.open(self.port, baudrate=self.options.baud,
+                                      reset=self.options.reset, timeout=self.options.timeout)
+        except PortError as exc:
+            raise VerifyError(str(exc)) from exc
+        try:
+            info = client.hello()
+        except LinkTimeout as exc:
+            client.close()
+            raise VerifyError(f"the board on {self.port} does not answer the handshake: {exc}\n"
+                              "Is the edgemb firmware flashed and the baud rate right "
+                              f"(--baud {self.options.baud})?") from exc
+        if info.fingerprint.hex() != self.model_fingerprint:
+            client.close()
+            raise VerifyError(
+                f"the board on {self.port} runs another model: its fingerprint is "
+                f"{info.fingerprint.hex()}, this run's model is {self.model_fingerprint}. "
+                "Build and flash this run's model (edgemb build, edgemb flash), or pass the "
+                "--run folder of the model the board runs")
+        self.report.info = {
+            "target": info.target, "runtime": info.runtime,
+            "runtime_version": info.runtime_version, "cpu_hz": info.cpu_hz,
+            "tick_hz": info.tick_hz, "tick_kind": info.tick_kind,
+            "arena_bytes": info.arena_bytes, "protocol_version": info.protocol_version,
+            "max_payload": info.max_payload, "window": info.window,
+            "fingerprint": info.fingerprint.hex()}
+        return client
+
+    def _sample_with_recovery(self, index: int) -> SampleResult:
+        for attempt in range(RECOVERY_ATTEMPTS + 1):
+            try:
+                return self._sample(index)
+            except (LinkTimeout, BoardError) as exc:
+                if attempt == RECOVERY_ATTEMPTS:
+                    self.work.put(index)  # another board may take it
+                    raise VerifyError(f"the board on {self.port} failed on sample {index} "
+                                      f"after {RECOVERY_ATTEMPTS} recoveries: {exc}") from exc
+                self._recover(index, exc)
+        raise AssertionError("unreachable")
+
+    def _recover(self, index: int, cause: Exception) -> None:
+        """A board that stopped answering or lost its input (it reset): handshake again."""
+        self.client.hello(boot_timeout=10.0)
+        self.report.recoveries.append(
+            f"sample {index}: {type(cause).__name__}: {str(cause).splitlines()[0]}; "
+            "the board answered a new handshake and the sample was sent again")
+
+    def _sample(self, index: int) -> SampleResult:
+        data = self.samples.inputs[index]
+        started = time.perf_counter()
+        self.client.load_input(data.tobytes())
+        uploaded = time.perf_counter() - started
+        result = self.client.invoke()
+        with self.reference_lock:
+            expected = self.reference.invoke(data).tobytes()
+        return SampleResult(index, self.samples.names[index], int(self.samples.labels[index]),
+                            self.port, bytes(result.output), expected, result.time_us,
+                            result.ticks, data.nbytes, uploaded)
+
+    def _measure_on_board(self) -> None:
+        if self.options.bench <= 0 or self.report.samples == 0:
+            return
+        bench = self.client.bench(self.options.bench)
+        self.report.bench = {"count": bench.count, "min_us": bench.min_us,
+                             "mean_us": bench.mean_us, "max_us": bench.max_us,
+                             "min_ticks": bench.min_ticks, "mean_ticks": bench.mean_ticks,
+                             "max_ticks": bench.max_ticks}
+        times = self.client.op_times()
+        self.report.op_times = [{"op": BUILTIN_OP_NAMES.get(t.op_code, str(t.op_code)),
+                                 "ticks": t.ticks} for t in times.ops]
+
+
+def verify(run: RunFolder, options: VerifyOptions,
+           on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
+    model_bytes = run.require(run.tflite_file, "edgemb quantize").read_bytes()
+    samples = select_samples(run, options.samples, options.data)
+    out_dir = options.report_dir or run.verify_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = SampleLog(out_dir / "samples.jsonl", fingerprint(model_bytes), options.resume)
+    work: queue.Queue = queue.Queue()
+    for index in range(len(samples.labels)):
+        if index not in log.done:
+            work.put(index)
+    total = len(samples.labels)
+    progress_lock = threading.Lock()
+
+    def sample_done():
+        with progress_lock:
+            on_progress(len(log.done), total)
+
+    on_progress(len(log.done), total)
+    reference = TflmReference(model_bytes)
+    workers = [BoardWorker(port, options, model_bytes, samples, reference, work, log,
+                           sample_done) for port in options.ports]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    summary = summarize(run, samples, log, [w.report for w in workers], options, model_bytes)
+    (out_dir / "verify.json").write_text(json.dumps(summary, indent=1) + "\n")
+    from edgemb.report.verify_html import write_report
+
+    summary["html_report"] = str(write_report(summary, log, samples, out_dir))
+    (out_dir / "verify.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[BoardReport],
+              options: VerifyOptions, model_bytes: bytes) -> dict:
+    records = [log.done[i] for i in sorted(log.done)]
+    board = np.array([np.frombuffer(bytes.fromhex(r["output"]), np.int8) for r in records])
+    ref = np.array([np.frombuffer(bytes.fromhex(r["reference"]), np.int8) for r in records])
+    output = read_tflite(model_bytes).output_tensors[0].quantization
+    stats = compare_outputs(board.reshape(len(records), -1), ref.reshape(len(records), -1),
+                            float(output.scale), int(output.zero_point), options.tolerance) \
+        if records else {"samples": 0, "exact_matches": 0, "mismatches": 0, "argmax_agreement": 0}
+    labels = np.array([r["label"] for r in records])
+    upload_bytes = sum(r["upload_bytes"] for r in records)
+    upload_seconds = sum(r["upload_seconds"] for r in records)
+    failures = [b.failure for b in boards if b.failure]
+    incomplete = len(records) < len(samples.labels)
+    summary = {
+        **stats,
+        "samples_requested": int(len(samples.labels)),
+        "board_accuracy": float(np.mean([r["board_class"] for r in records] == labels))
+        if records else 0.0,
+        "reference_accuracy": float(np.mean([r["reference_class"] for r in records] == labels))
+        if records else 0.0,
+        "invoke_us": latency_summary([r["invoke_us"] for r in records]),
+        "invoke_ticks": latency_summary([r["ticks"] for r in records]),
+        "link": {"bytes_per_second": upload_bytes / upload_seconds if upload_seconds else 0.0,
+                 "nominal_bytes_per_second": options.baud / 10,
+                 "upload_bytes": upload_bytes},
+        "model_fingerprint": fingerprint(model_bytes),
+        "boards": [b.__dict__ for b in boards],
+        "tolerance": options.tolerance,
+        "icount": options.icount,
+        "failures": failures,
+        "complete": not incomplete,
+        "labels": samples.class_names,
+    }
+    if options.icount and summary["invoke_ticks"]:
+        summary["invoke_instructions"] = {k: v * 40 for k, v in summary["invoke_ticks"].items()}
+    if failures or incomplete:
+        summary["exit_code"] = EXIT_LINK
+    else:
+        summary["exit_code"] = EXIT_OK if stats.get("mismatches", 0) == 0 else EXIT_MISMATCH
+    return summary
