@@ -216,11 +216,21 @@ class BoardWorker(threading.Thread):
                 return self._sample(index)
             except (LinkTimeout, BoardError) as exc:
                 if attempt == RECOVERY_ATTEMPTS:
-                    self.work.put(index)  # another board may take it
-                    raise VerifyError(f"the board on {self.port} failed on sample {index} "
-                                      f"after {RECOVERY_ATTEMPTS} recoveries: {exc}") from exc
-                self._recover(index, exc)
+                    self._give_back(index, f"after {RECOVERY_ATTEMPTS} recoveries: {exc}", exc)
+                try:
+                    self._recover(index, exc)
+                except LinkError as again:
+                    self._give_back(index, f"and did not answer a new handshake: {again}", again)
+            except LinkError as exc:  # the port itself failed: unplugged, board gone
+                self._give_back(index, str(exc), exc)
         raise AssertionError("unreachable")
+
+    def _give_back(self, index: int, why: str, cause: Exception):
+        """Returns the sample to the queue (another board may take it) and stops this one."""
+        self.work.put(index)
+        raise VerifyError(f"the board on {self.port} failed on sample {index} {why}; "
+                          "the results so far are kept: rerun with --resume to continue") \
+            from cause
 
     def _recover(self, index: int, cause: Exception) -> None:
         """A board that stopped answering or lost its input (it reset): handshake again."""

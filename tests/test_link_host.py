@@ -48,9 +48,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
-def firmware() -> boards.BoardFirmware:
-    return boards.double_firmware()
+@pytest.fixture(scope="session", params=["test-double", pytest.param("native", marks=pytest.mark.slow)])
+def firmware(request, tmp_path_factory) -> boards.BoardFirmware:
+    """The test double, then the native runtime with a real trained model."""
+    if request.param == "test-double":
+        return boards.double_firmware()
+    import real_boards
+
+    run = request.getfixturevalue("quantized_run")
+    return real_boards.native_firmware(run, tmp_path_factory.mktemp("native-export"))
 
 
 @pytest.fixture(scope="session")

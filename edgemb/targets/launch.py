@@ -79,14 +79,17 @@ def _free_tcp_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_qemu(elf: Path, tcp_port: int | None = None, icount: bool = False) -> RunningBoard:
+def start_qemu(elf: Path, tcp_port: int | None = None, icount: bool = False,
+               monitor_socket: Path | None = None) -> RunningBoard:
+    """Boots the ELF; `monitor_socket` serves QEMU's monitor (e.g. `system_reset`) there."""
     if shutil.which(QEMU) is None:
         raise TargetError(f"{QEMU} is not installed: install it with `sudo apt-get install "
                           "--no-install-recommends qemu-system-arm` (or run tools/setup)")
     if not Path(elf).exists():
         raise TargetError(f"{elf} does not exist; build it with `edgemb build --target mps2-an386`")
     serial = "pty" if tcp_port is None else f"tcp:127.0.0.1:{tcp_port},server=on,wait=off"
-    command = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nographic",
+    monitor = f"unix:{monitor_socket},server=on,wait=off" if monitor_socket else "none"
+    command = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", monitor, "-nographic",
                "-serial", serial, "-kernel", str(elf)]
     if icount:
         command += ["-icount", "shift=0"]

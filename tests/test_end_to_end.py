@@ -1,0 +1,79 @@
+"""The whole chain on real parts: a trained, quantized model built into firmware for
+`host` and for `mps2-an386` (QEMU), booted, and verified over a real serial port:
+every output byte must equal TFLite Micro's on the host."""
+
+import json
+import shutil
+import socket
+import time
+
+import pytest
+
+from edgemb.build import build
+from edgemb.targets.launch import start_board, start_qemu
+from edgemb.verify import VerifyOptions, verify
+
+pytestmark = pytest.mark.slow
+
+needs_arm = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+    reason="needs gcc-arm-none-eabi and qemu-system-arm (tools/setup installs them)")
+
+
+def verify_options(run, port, tmp_path, **overrides):
+    options = dict(ports=[port], samples=24, data=run.read_settings().dataset, bench=3,
+                   report_dir=tmp_path / "verify")
+    options.update(overrides)
+    return VerifyOptions(**options)
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("mps2-an386", marks=needs_arm)])
+def test_every_output_byte_matches_tflite_micro(quantized_run, tmp_path, target):
+    built = build(quantized_run, target, "native")
+    assert built.artifact.exists()
+    assert built.sizes["model"]["text"] > quantized_run.tflite_file.stat().st_size // 2
+    with start_board(target, built.artifact, icount=target == "mps2-an386") as board:
+        summary = verify(quantized_run, verify_options(
+            quantized_run, board.port, tmp_path, icount=target == "mps2-an386"))
+    assert summary["samples"] == summary["exact_matches"] == 24
+    assert summary["exit_code"] == 0 and summary["failures"] == []
+    assert summary["board_accuracy"] == summary["reference_accuracy"]
+    assert summary["boards"][0]["info"]["target"] == target
+    assert summary["boards"][0]["info"]["runtime"] == "native"
+    assert summary["boards"][0]["bench"]["count"] == 3
+    assert len(summary["boards"][0]["op_times"]) > 0
+    saved = json.loads((tmp_path / "verify" / "verify.json").read_text())
+    assert saved["exact_matches"] == 24
+    lines = (tmp_path / "verify" / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 24 and all(json.loads(line)["exact"] for line in lines)
+    assert "<img" in (tmp_path / "verify" / "report.html").read_text()
+    if target == "mps2-an386":
+        # -icount shift=0: deterministic, so the same input always costs the same.
+        bench = summary["boards"][0]["bench"]
+        assert 0 < bench["min_ticks"] <= bench["max_ticks"] <= bench["min_ticks"] + 1  # tick phase
+        assert summary["invoke_instructions"]["min"] > 0
+
+
+def monitor_command(path, command: str) -> None:
+    with socket.socket(socket.AF_UNIX) as monitor:
+        monitor.connect(str(path))
+        monitor.sendall(command.encode() + b"\n")
+        time.sleep(0.2)
+
+
+@needs_arm
+def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
+    built = build(quantized_run, "mps2-an386", "native")
+    monitor = tmp_path / "monitor.sock"
+    with start_qemu(built.artifact, monitor_socket=monitor) as board:
+        def reset_after_third(done, total):
+            if done == 3:
+                monitor_command(monitor, "system_reset")
+
+        summary = verify(quantized_run, verify_options(quantized_run, board.port, tmp_path,
+                                                       samples=8, bench=0), reset_after_third)
+    assert summary["exact_matches"] == summary["samples"] == 8
+    recoveries = summary["boards"][0]["recoveries"]
+    assert len(recoveries) == 1
+    assert recoveries[0].startswith("sample ")
+    assert recoveries[0].endswith("the board answered a new handshake and the sample was sent again")
