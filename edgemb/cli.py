@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 
 import click
 
@@ -12,8 +13,10 @@ from edgemb import __version__, ui
 from edgemb.errors import EdgembError
 from edgemb.run import DEFAULT_RUN_DIR, RunFolder
 
-# TensorFlow's C++ start-up chatter is noise for a command-line user.
+# TensorFlow's start-up chatter and deprecation notes are noise for a command-line user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for noisy in ("tensorflow", "keras", "absl"):
+    warnings.filterwarnings("ignore", module=noisy)
 
 run_option = click.option("--run", "run_dir", default=str(DEFAULT_RUN_DIR), show_default=True,
                           type=click.Path(file_okay=False), help="The run folder.")
@@ -363,19 +366,25 @@ def verify_table(summary: dict):
               help="Training images (default: the quick setting).")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="Training epochs (default: the quick setting).")
+@click.option("--samples", type=click.IntRange(1), default=200, show_default=True,
+              help="Held-out images verified on the board.")
 @reports_errors
-def demo(run_dir, limit, epochs) -> None:
-    """Run the whole chain on the built-in defaults: train, quantize, export."""
+def demo(run_dir, limit, epochs, samples) -> None:
+    """Run the whole chain on the built-in defaults: train, quantize, build for the
+    emulated Cortex-M4, boot it in QEMU and verify it against TFLite Micro."""
     from edgemb import demo as demo_module
 
     run = RunFolder(run_dir)
     result = demo_module.demo(run, limit or demo_module.QUICK_LIMIT,
-                              epochs or demo_module.QUICK_EPOCHS)
+                              epochs or demo_module.QUICK_EPOCHS, samples)
     ui.info(quantize_table(result["quantize"]))
+    ui.info(sizes_table(result["build"]))
+    ui.info(verify_table(result["verify"]))
     rows = [[stage, f"{seconds:.1f} s"] for stage, seconds in result["seconds"].items()]
     rows.append(["total", f"{sum(result['seconds'].values()):.1f} s"])
     ui.info(ui.table("Stages", ["stage", "time"], rows))
-    ui.info(f"everything is in {run.path}/")
+    ui.info(f"HTML report: {result['verify']['html_report']}")
+    sys.exit(result["verify"]["exit_code"])
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ from edgemb.errors import EdgembError
 from edgemb.run import RunFolder
 
 # A quick training that still generalises: the trade-off measured on a 2-core machine.
-QUICK_LIMIT = 12_000
+QUICK_LIMIT = 20_000
 QUICK_EPOCHS = 5
 VERIFY_SAMPLES = 200
+TARGET = "mps2-an386"
+RUNTIME = "native"
 
 
 class StageFailed(EdgembError):
@@ -35,17 +37,29 @@ class StageTimes:
             self.seconds[name] = time.monotonic() - started
 
 
-def demo(run: RunFolder, limit: int = QUICK_LIMIT, epochs: int = QUICK_EPOCHS) -> dict:
-    from edgemb.export.exporter import export
+def demo(run: RunFolder, limit: int = QUICK_LIMIT, epochs: int = QUICK_EPOCHS,
+         samples: int = VERIFY_SAMPLES) -> dict:
+    """Train, quantize, build for the emulated Cortex-M4, boot it and verify it."""
+    from edgemb.build import build
     from edgemb.quantize import QuantizeOptions, quantize
+    from edgemb.targets.launch import start_board
     from edgemb.train import TrainOptions, train
+    from edgemb.verify import VerifyOptions, verify
 
     stages = StageTimes()
     metrics = stages.run("train", lambda: train(
         TrainOptions(limit=limit, epochs=epochs), run))
     report = stages.run("quantize", lambda: quantize(
-        run, QuantizeOptions(eval_samples=VERIFY_SAMPLES)))
-    exported = stages.run("export", lambda: export(
-        run.tflite_file, run.export_dir / "native", run.read_settings().labels, "native"))
-    return {"train": metrics, "quantize": report, "export": exported,
+        run, QuantizeOptions(eval_samples=samples)))
+    built = stages.run("build", lambda: build(run, TARGET, RUNTIME))
+
+    def boot_and_verify():
+        with start_board(TARGET, built.artifact, icount=True) as board, ui.progress() as bar:
+            bar.console.print(f"QEMU {TARGET} serves {board.port} (-icount shift=0)")
+            task = bar.add_task("verifying on the board", total=samples, status="")
+            return verify(run, VerifyOptions([board.port], samples=samples, icount=True),
+                          lambda done, total: bar.update(task, completed=done, total=total))
+
+    summary = stages.run("emulate and verify", boot_and_verify)
+    return {"train": metrics, "quantize": report, "build": built, "verify": summary,
             "seconds": stages.seconds}
