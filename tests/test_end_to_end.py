@@ -77,3 +77,21 @@ def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
     assert len(recoveries) == 1
     assert recoveries[0].startswith("sample ")
     assert recoveries[0].endswith("the board answered a new handshake and the sample was sent again")
+
+
+@needs_arm
+def test_demo_runs_the_readme_main_job_on_the_default_dataset(tmp_path):
+    from click.testing import CliRunner
+
+    from edgemb.cli import main
+
+    run_dir = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--run", str(run_dir), "--limit", "200",
+                                       "--epochs", "1", "--samples", "6"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run_dir / "verify" / "verify.json").read_text())
+    assert summary["exact_matches"] == summary["samples"] == 6
+    assert summary["boards"][0]["info"]["target"] == "mps2-an386"
+    for stage in ("train", "quantize", "build", "emulate and verify", "total"):
+        assert stage in result.output
+    assert (run_dir / "verify" / "report.html").exists()
