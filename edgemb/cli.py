@@ -304,7 +304,7 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
 
         artifact = project_dir(run, target, runtime) / "build" / (
             "firmware.elf" if target == "mps2-an386" else "edgemb-host")
-        board = start_board(target, artifact, icount=icount)
+        board = start_board(target, artifact, icount=icount, prefer_tcp=True)
         options.ports.append(board.port)
         ui.info(f"started {target} on {board.port}")
     try:

@@ -54,7 +54,8 @@ def demo(run: RunFolder, limit: int = QUICK_LIMIT, epochs: int = QUICK_EPOCHS,
     built = stages.run("build", lambda: build(run, TARGET, RUNTIME))
 
     def boot_and_verify():
-        with start_board(TARGET, built.artifact, icount=True) as board, ui.progress() as bar:
+        with start_board(TARGET, built.artifact, icount=True, prefer_tcp=True) as board, \
+                ui.progress() as bar:
             bar.console.print(f"QEMU {TARGET} serves {board.port} (-icount shift=0)")
             task = bar.add_task("verifying on the board", total=samples, status="")
             return verify(run, VerifyOptions([board.port], samples=samples, icount=True),

@@ -84,5 +84,6 @@ def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
     (out_dir / "export.json").write_text(json.dumps({
         "runtime": runtime, "fingerprint": digest, "model_bytes": len(model_bytes),
         "tflm_arena_minimum": minimum, "tflm_arena_bytes": arena, "labels": labels,
-        "files": result.files, "native": result.native, "settings": result.settings}, indent=1, default=str) + "\n")
+        "files": result.files, "native": result.native,
+        "settings": result.settings}, indent=1, default=str) + "\n")
     return result

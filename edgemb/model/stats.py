@@ -36,8 +36,9 @@ def expected_int8_bytes(model: keras.Model) -> int:
 
     Weights take one byte each; every output channel of a convolution or dense layer
     also carries an int32 bias, and both weights and bias carry a float32 scale and
-    an int64 zero point per channel in the flatbuffer (4 + 2 * 12 bytes). BatchNormalization folds away. Names, shapes and the
-    graph take a few hundred bytes per layer.
+    an int64 zero point per channel in the flatbuffer (4 + 2 * 12 bytes).
+    BatchNormalization folds away. Names, shapes and the graph take a few hundred
+    bytes per layer.
     """
     total = 0
     for layer in model.layers:
