@@ -204,3 +204,31 @@ def test_pad(tmp_path_factory, objs, recipe):
 def test_report_counts():
     """Prints how many converted models exercised each operator (run with -s)."""
     print("native op test models:", dict(sorted(COUNTS.items())))
+
+
+@given(st.one_of(conv_recipes(), dw_recipes()))
+@settings_for(6)
+def test_general_conv_kernels(tmp_path_factory, objs, recipe):
+    """The general CONV_2D / DEPTHWISE_CONV_2D kernels (generate_native(fast=False)),
+    which the generator falls back to when a layer's bounds rule the fast ones out."""
+    b = models.tflite_model(recipe)
+    shape = read_tflite(b).input_tensors[0].shape[1:]
+    exe = harness.build_host(b, tmp_path_factory.getbasetemp() / "general" / models._key(recipe),
+                             objects=objs, fast=False)
+    x = harness.random_inputs(shape, INPUTS_PER_MODEL, 1)
+    assert np.array_equal(harness.run_host(exe, x), harness.run_tflm(b, x)), recipe
+
+
+def test_fast_channels_bounds():
+    """The generator refuses the fast path when its exactness conditions fail."""
+    from edgemb.export.native import EM_FAST_CLAMP, EM_FAST_SIGNFIX, fast_channels
+
+    rows, flags = fast_channels([100, -7], [50, 3], [1 << 30, 1234567890], [-3, 0], -128,
+                                -128, 127)
+    assert flags == 0 and rows[0] == (200, 1 << 30, 4 - 128 * 8, 3) and rows[1][3] == 0
+    assert fast_channels([0], [1], [1 << 30], [-1], 5, -128, 127)[1] == EM_FAST_SIGNFIX
+    assert fast_channels([0], [1], [1 << 30], [-1], -128, -100, 127)[1] == EM_FAST_CLAMP
+    assert fast_channels([0], [1], [1 << 30], [1], 0, -128, 127) is None  # left shift
+    assert fast_channels([0], [1], [1 << 30], [0], 0, -128, 127) is None  # e = 0, tie fix
+    assert fast_channels([1 << 30], [0], [1 << 30], [-1], 0, 0, 127) is None  # |acc| bound
+    assert fast_channels([0], [1 << 24], [1 << 30], [-1], 0, 0, 127) is None

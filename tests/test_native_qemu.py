@@ -64,3 +64,58 @@ def test_mobilenet_dsp(tmp_path, name):
     assert res["calib"] * harness.TICK_INSTRUCTIONS == 4_000_000
     assert np.array_equal(res["outputs"], harness.run_tflm(b, x))
     assert len(res["ops"]) > 0 and sum(res["ops"]) <= max(res["ticks"]) + 50
+
+
+# ---- the fast kernels (em_conv_fast_s8, em_dwconv3x3_fast_s8), DSP paths -------------
+
+def _fast_recipes(n: int, seed: int) -> list[dict]:
+    """Random single-block models: odd and even channel counts and widths, strides 1
+    and 2, 'same' and 'valid' padding, every activation (hence every requantization
+    mode: tie fix for negative values, narrow clamp) and input range."""
+    rng = np.random.default_rng(seed)
+    acts = [None, "relu", "relu6"]
+    ranges = [(-1.0, 1.0), (0.0, 1.0), (-3.0, 0.5), (-0.25, 4.0)]
+    out = []
+    for i in range(n):
+        h, w, c = (int(rng.integers(3, 12)), int(rng.integers(3, 12)), int(rng.integers(1, 11)))
+        stride = int(rng.integers(1, 3))
+        kernel = int(rng.choice([1, 1, 3, 2]))
+        layers = [
+            {"type": "dwconv", "kernel": 3, "strides": stride,
+             "padding": str(rng.choice(["same", "valid"])),
+             "activation": acts[int(rng.integers(0, 3))]},
+            {"type": "conv", "filters": int(rng.integers(1, 14)), "kernel": kernel,
+             "strides": int(rng.integers(1, 3)), "padding": str(rng.choice(["same", "valid"])),
+             "activation": acts[int(rng.integers(0, 3))]},
+        ]
+        if i % 2:
+            layers.reverse()
+        out.append({"input": [h, w, c], "seed": 100 + i,
+                    "range": ranges[int(rng.integers(0, len(ranges)))], "layers": layers})
+    return out
+
+
+FAST = _fast_recipes(8, 5)
+
+
+@pytest.mark.parametrize("idx", range(len(FAST)))
+def test_fast_kernels_dsp(tmp_path, idx):
+    from edgemb.export.native import native_summary
+
+    recipe = FAST[idx]
+    b = models.tflite_model(recipe)
+    ops = native_summary(b)["ops"]
+    assert any(p["fast"] for p in ops), "the fast kernels should take these layers"
+    x = np.concatenate([harness.random_inputs(recipe["input"], 6, idx),
+                        harness.structured_inputs(recipe["input"], 6, idx)])
+    res = harness.run_qemu(harness.build_qemu(b, tmp_path, x))
+    assert np.array_equal(res["outputs"], harness.run_tflm(b, x)), recipe
+
+
+def test_general_kernels_dsp(tmp_path):
+    """fast=False: the general CONV_2D and DEPTHWISE_CONV_2D kernels on the DSP path."""
+    b = models.tflite_model(SMALL[0])
+    x = np.concatenate([harness.random_inputs(SMALL[0]["input"], 8, 1),
+                        harness.structured_inputs(SMALL[0]["input"], 8, 1)])
+    res = harness.run_qemu(harness.build_qemu(b, tmp_path, x, fast=False))
+    assert np.array_equal(res["outputs"], harness.run_tflm(b, x))

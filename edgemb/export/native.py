@@ -95,6 +95,42 @@ def _wrap32(a: np.ndarray) -> np.ndarray:
     return ((np.asarray(a, dtype=np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
 
 
+EM_FAST_SIGNFIX = 1
+EM_FAST_CLAMP = 2
+_I32 = (1 << 31) - 1
+
+
+def fast_channels(bias_eff, abs_weight_sums, mults, shifts, out_zp: int, lo: int, hi: int):
+    """Per-channel (2 * bias, multiplier, rnd, right shift) rows and the flags of the
+    fast kernels (em_chan_t in em_nn.h), or None when their exactness conditions do not
+    hold for this layer. With inputs in [-128, 127], |acc| <= |bias_eff| + 128 * sum|w|;
+    below 2^30 the doubled accumulator fits int32 and SMMULR(2 acc, m) equals
+    SaturatingRoundingDoublingHighMul(acc, m); the rounding shift plus output offset is
+    (t + [signfix: t >> 31] + rnd) >> e with no int32 overflow checked here."""
+    signfix = lo < out_zp  # otherwise negative ties end clamped at act_min either way
+    rows = []
+    for b, wabs, m, sh in zip(bias_eff, abs_weight_sums, mults, shifts, strict=True):
+        b, m, sh = int(b), int(m), int(sh)
+        bound = abs(b) + 128 * int(wabs)
+        if sh > 0 or m < 0 or 2 * bound > _I32:
+            return None
+        e = -sh
+        if e == 0 and signfix or e > 31:
+            return None
+        t_max = (bound * m >> 31) + 1
+        rnd = (1 << (e - 1) if e else 0) + out_zp * (1 << e)
+        if abs(rnd) > _I32 or t_max + abs(rnd) + 1 > _I32:
+            return None
+        rows.append((2 * b, m, rnd, e))
+    flags = (EM_FAST_SIGNFIX if signfix else 0) | (EM_FAST_CLAMP if lo > -128 or hi < 127 else 0)
+    return rows, flags
+
+
+def _chan_array(name: str, rows) -> str:
+    body = ",\n  ".join("{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows)
+    return f"static const em_chan_t {name}[{len(rows)}] = {{\n  {body}\n}};\n"
+
+
 # ---------------------------------------------------------------------------
 # C emission helpers
 
@@ -146,6 +182,7 @@ class _Node:
     weights_bytes: int = 0
     alias: tuple[int, int] | None = None  # (output tensor, input tensor) sharing storage
     in_place: bool = False  # output may take the storage of reads[0]
+    fast: bool = False  # uses a fast kernel (em_conv_fast_s8, em_dwconv3x3_fast_s8)
 
 
 @dataclass
@@ -164,9 +201,10 @@ class NativeCode:
 
 
 class _Generator:
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, fast: bool = True):
         self.m = model
         self.t = model.tensors
+        self.fast = fast
 
     # -- checks -------------------------------------------------------------
     def int8(self, ti: int, role: str, op: Operator) -> Tensor:
@@ -218,7 +256,8 @@ class _Generator:
         fn(op, n, f"op{k}")
         return n
 
-    def _conv_quant(self, op, n, name, inp, w, out, per_tensor_float_product: bool):
+    def _conv_quant(self, op, n, name, inp, w, out, per_tensor_float_product: bool,
+                    emit: bool = True):
         oc = w.shape[0]
         scales = w.quantization.scales
         if len(scales) not in (1, oc):
@@ -236,11 +275,14 @@ class _Generator:
             qm, sh = quantize_multiplier(d)
             mults.append(qm)
             shifts.append(sh)
+        if not emit:
+            return mults, shifts
         n.decls.append(_c_array("int32_t", f"{name}_mult", mults))
         n.decls.append(_c_array("int32_t", f"{name}_shift", shifts))
         n.decls.append(
             f"static const em_quant_t {name}_q = {{{name}_mult, {name}_shift}};\n")
         n.weights_bytes += 8 * oc
+        return mults, shifts
 
     def _bias(self, op, idx: int, count: int) -> np.ndarray:
         if len(op.inputs) <= idx or op.inputs[idx] < 0:
@@ -271,8 +313,38 @@ class _Generator:
         k_pad = (k + 3) & ~3
         wpad = np.zeros((oc, k_pad), dtype=np.int8)
         wpad[:, :k] = w.data.reshape(oc, -1)
-        bias_eff = _wrap32(self._bias(op, 2, oc) + in_off * wk.sum(axis=1))
+        bias_raw = self._bias(op, 2, oc) + in_off * wk.sum(axis=1)
+        bias_eff = _wrap32(bias_raw)
         lo, hi = activation_range(o.get("fused_activation_function"), out)
+        pad_h, pad_w = compute_padding(sh, ih, kh, oh), compute_padding(sw, iw, kw, ow)
+        if self.fast:
+            mults, shifts = self._conv_quant(op, n, name, inp, w, out,
+                                             per_tensor_float_product=False, emit=False)
+            fc = fast_channels(bias_raw, np.abs(wk).sum(axis=1), mults, shifts,
+                               out.quantization.zero_point, lo, hi)
+            if fc is not None:
+                rows, flags = fc
+                oc2, k8 = oc + (oc & 1), (k + 7) & ~7
+                wf = np.zeros((oc2, k8), dtype=np.int8)
+                wf[:oc, :k] = w.data.reshape(oc, -1)
+                wf = wf.reshape(oc2 // 2, 2, k8 // 4, 4).transpose(0, 2, 1, 3)
+                rows = rows + [(0, 0, 0, 0)] * (oc2 - oc)
+                n.decls.append(_c_array("int8_t", f"{name}_w", wf))
+                n.decls.append(_chan_array(f"{name}_ch", rows))
+                n.weights_bytes += wf.size + 16 * oc2
+                n.decls.append(_struct("em_fast_params_t", f"{name}_p", {
+                    "stride_h": sh, "stride_w": sw, "pad_h": pad_h, "pad_w": pad_w,
+                    "input_zero_point": -in_off, "act_min": lo, "act_max": hi,
+                    "flags": flags}))
+                n.decls.append(_dims(f"{name}_din", _shape4(inp.shape)))
+                n.decls.append(_dims(f"{name}_dw", (oc, kh, kw, ic)))
+                n.decls.append(_dims(f"{name}_dout", (nb, oh, ow, oc)))
+                n.call = (f"em_conv_fast_s8(&{name}_p, {name}_ch, &{name}_din, {{in0}}, "
+                          f"&{name}_dw, {name}_w, &{name}_dout, {{out}}, {{scratch}});")
+                n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
+                n.scratch = 2 * 2 * k8 + k8
+                n.fast = True
+                return
         n.decls.append(_c_array("int8_t", f"{name}_w", wpad))
         n.decls.append(_c_array("int32_t", f"{name}_b", bias_eff))
         n.weights_bytes += wpad.size + 4 * oc
@@ -280,7 +352,7 @@ class _Generator:
         n.decls.append(_struct("em_conv_params_t", f"{name}_p", {
             "input_offset": in_off, "output_offset": out.quantization.zero_point,
             "stride_h": sh, "stride_w": sw,
-            "pad_h": compute_padding(sh, ih, kh, oh), "pad_w": compute_padding(sw, iw, kw, ow),
+            "pad_h": pad_h, "pad_w": pad_w,
             "act_min": lo, "act_max": hi}))
         n.decls.append(_dims(f"{name}_din", _shape4(inp.shape)))
         n.decls.append(_dims(f"{name}_dw", (oc, kh, kw, ic)))
@@ -310,6 +382,9 @@ class _Generator:
         bias = self._bias(op, 2, oc)
         wsum = w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0)
         lo, hi = activation_range(o.get("fused_activation_function"), out)
+        if (self.fast and kh == 3 and kw == 3 and mult == 1 and sh == sw and sh in (1, 2)
+                and self._dw_fast(op, n, name, inp, w, out, bias + in_off * wsum, lo, hi)):
+            return
         n.decls.append(_c_array("int8_t", f"{name}_w", w.data.reshape(-1)))
         n.decls.append(_c_array("int32_t", f"{name}_b", _wrap32(bias)))
         n.decls.append(_c_array("int32_t", f"{name}_be", _wrap32(bias + in_off * wsum)))
@@ -327,6 +402,47 @@ class _Generator:
         n.call = (f"em_depthwise_conv_s8(&{name}_p, &{name}_q, &{name}_din, {{in0}}, &{name}_dw, "
                   f"{name}_w, {name}_b, {name}_be, &{name}_dout, {{out}});")
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
+
+    def _dw_fast(self, op, n, name, inp, w, out, bias_raw, lo, hi) -> bool:
+        o = op.options
+        _, ih, iw, ic = _shape4(inp.shape)
+        nb, oh, ow, oc = _shape4(out.shape)
+        wt = w.data.reshape(3, 3, oc).astype(np.int64)
+        mults, shifts = self._conv_quant(op, n, name, inp, _FilterView(w, oc), out,
+                                         per_tensor_float_product=False, emit=False)
+        fc = fast_channels(bias_raw, np.abs(wt).sum(axis=(0, 1)), mults, shifts,
+                           out.quantization.zero_point, lo, hi)
+        if fc is None:
+            return False
+        rows, flags = fc
+        oc2 = oc + (oc & 1)
+        w2 = np.zeros((3, 3, oc2), dtype=np.int64)
+        w2[:, :, :oc] = 2 * wt
+        wf = np.zeros((oc2 // 2, 3, 4, 2), dtype=np.int16)
+        for r in range(3):
+            for j in range(2):  # channel 2 * cp + j
+                wf[:, r, j, 0] = w2[r, 0, j::2]
+                wf[:, r, j, 1] = w2[r, 1, j::2]
+                wf[:, r, 2 + j, 0] = w2[r, 1, j::2]
+                wf[:, r, 2 + j, 1] = w2[r, 2, j::2]
+        rows = rows + [(0, 0, 0, 0)] * (oc2 - oc)
+        sh = o["stride_h"]
+        n.decls.append(_c_array("int16_t", f"{name}_w", wf))
+        n.decls.append(_chan_array(f"{name}_ch", rows))
+        n.weights_bytes += 2 * wf.size + 16 * oc2
+        n.decls.append(_struct("em_fast_params_t", f"{name}_p", {
+            "stride_h": sh, "stride_w": sh,
+            "pad_h": compute_padding(sh, ih, 3, oh), "pad_w": compute_padding(sh, iw, 3, ow),
+            "input_zero_point": inp.quantization.zero_point, "act_min": lo, "act_max": hi,
+            "flags": flags}))
+        n.decls.append(_dims(f"{name}_din", _shape4(inp.shape)))
+        n.decls.append(_dims(f"{name}_dout", (nb, oh, ow, oc)))
+        n.call = (f"em_dwconv3x3_fast_s8(&{name}_p, {name}_ch, &{name}_din, {{in0}}, {name}_w, "
+                  f"&{name}_dout, {{out}}, {{scratch}});")
+        n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
+        n.scratch = 3 * (oc2 // 2) * (ow + 2 if sh == 1 else ow + 1) * 8
+        n.fast = True
+        return True
 
     def op_fully_connected(self, op: Operator, n: _Node, name: str):
         o = op.options
@@ -637,6 +753,7 @@ class _Generator:
                 "output_bytes": out_tensor.nbytes, "scratch_bytes": nd.scratch,
                 "weights_bytes": nd.weights_bytes,
                 "aliased": bool(nd.alias) or find(nd.writes[0]) == find(nd.reads[0]),
+                "fast": nd.fast,
             })
         out_ptr = ptr(m.outputs[0], True)
         codes = ", ".join(str(nd.code) for nd in nodes) or "0"
@@ -778,11 +895,13 @@ int {prefix}_invoke_debug(const int8_t *in, int8_t *out,
 """
 
 
-def generate_native(model: Model | str | Path | bytes, prefix: str = "em_native") -> NativeCode:
-    """C code for one model; raises UnsupportedOperatorError for what it cannot run."""
+def generate_native(model: Model | str | Path | bytes, prefix: str = "em_native",
+                    fast: bool = True) -> NativeCode:
+    """C code for one model; raises UnsupportedOperatorError for what it cannot run.
+    fast=False keeps every layer on the general kernels (for tests and comparisons)."""
     if not isinstance(model, Model):
         model = read_tflite(model)
-    return _Generator(model).generate(prefix)
+    return _Generator(model, fast=fast).generate(prefix)
 
 
 def native_summary(model: Model | str | Path | bytes) -> dict[str, Any]:

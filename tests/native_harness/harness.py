@@ -53,11 +53,12 @@ def _cc(args: list[str]) -> None:
 
 
 def build_host(model: bytes, workdir: Path, sanitize: bool = False,
-               objects: list[Path] | None = None, dump: bool = False) -> Path:
+               objects: list[Path] | None = None, dump: bool = False, fast: bool = True) -> Path:
     """Generates the model's C code into workdir and compiles the stdin/stdout harness
-    (portable C path) with -Wall -Wextra -Werror, optionally with ASan and UBSan."""
+    (portable C path) with -Wall -Wextra -Werror, optionally with ASan and UBSan.
+    fast=False keeps every layer on the general kernels."""
     workdir.mkdir(parents=True, exist_ok=True)
-    code = generate_native(model)
+    code = generate_native(model, fast=fast)
     code.write(workdir)
     exe = workdir / ("harness" + ("_asan" if sanitize else "") + ("_dump" if dump else ""))
     objs = objects if objects is not None else kernel_objects(workdir, sanitize)
@@ -218,11 +219,11 @@ def arm_compile(sources: list[Path], workdir: Path, out: Path, extra: list[str] 
     return out
 
 
-def build_qemu(model: bytes, workdir: Path, inputs: np.ndarray, extra: list[str] | None = None
-               ) -> Path:
+def build_qemu(model: bytes, workdir: Path, inputs: np.ndarray, extra: list[str] | None = None,
+               fast: bool = True) -> Path:
     """Firmware for QEMU mps2-an386 running the model on the embedded inputs."""
     workdir.mkdir(parents=True, exist_ok=True)
-    generate_native(model).write(workdir)
+    generate_native(model, fast=fast).write(workdir)
     write_vectors(workdir, inputs)
     srcs = [QEMU_DIR / "startup.c", QEMU_DIR / "main.c", workdir / "vectors.c",
             workdir / "model_native.c", *kernel_sources()]

@@ -235,3 +235,243 @@ void em_fully_connected_s8(const em_conv_params_t *p, const em_quant_t *q, int32
                    two ? out + (size_t)(r + 1) * out_c : NULL);
   }
 }
+
+/* ---- fast CONV_2D (em_conv_fast_s8) ---------------------------------------------
+ * Two output pixels at a time: their k8 input values are doubled and widened to
+ * int16 into the scratch column, interleaved by groups of four values as
+ *     [p0: 2k0 2k2 | 2k1 2k3][p1: 2k0 2k2 | 2k1 2k3][p0: 2k4 2k6 | ...]...
+ * (the order SXTB16 / SXTB16 ROR #8 produce). Each pair of output channels then
+ * takes one pass over the column: per four values, one load of the column (four
+ * words), one load of both channels' filter words, four SXTB16 and eight SMLAD. */
+
+static int32_t k8_of(int32_t k) { return (k + 7) & ~7; }
+
+size_t em_conv_fast_s8_scratch_bytes(const em_dims_t *filter_dims) {
+  const int32_t k8 = k8_of(filter_dims->h * filter_dims->w * filter_dims->c);
+  return (size_t)(2 * k8) * sizeof(int16_t) + (size_t)k8;
+}
+
+/* Doubles and widens k8 values into slot (0 or 1) of the column. */
+static void fast_widen(const int8_t *src, int32_t k8, int16_t *col, int slot) {
+  int16_t *dst = col + 4 * slot;
+#if EM_NN_DSP
+  for (int32_t g = 0; g < k8; g += 4) {
+    const uint32_t w = *(const em_uword_t *)(const void *)src;
+    const uint32_t a = (uint32_t)__sxtb16(w), b = em_sxtb16_ror8(w);
+    ((em_word_t *)(void *)dst)[0] = (uint32_t)__sadd16(a, a);
+    ((em_word_t *)(void *)dst)[1] = (uint32_t)__sadd16(b, b);
+    src += 4;
+    dst += 8;
+  }
+#else
+  for (int32_t g = 0; g < k8; g += 4) {
+    dst[0] = (int16_t)(2 * src[0]);
+    dst[1] = (int16_t)(2 * src[2]);
+    dst[2] = (int16_t)(2 * src[1]);
+    dst[3] = (int16_t)(2 * src[3]);
+    src += 4;
+    dst += 8;
+  }
+#endif
+}
+
+/* Short fills and copies inline: GCC would otherwise turn the loops into calls of
+ * memset / memmove, which newlib-nano implements a byte at a time. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EM_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define EM_NO_LIBCALLS
+#endif
+
+EM_NO_LIBCALLS static void fill_bytes(int8_t *dst, int8_t v, int32_t n) {
+  const uint32_t v4 = (uint32_t)(uint8_t)v * 0x01010101u;
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) memcpy(dst + i, &v4, 4);
+  for (; i < n; ++i) dst[i] = v;
+}
+
+EM_NO_LIBCALLS static void copy_bytes(int8_t *restrict dst, const int8_t *restrict src,
+                                      int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) memcpy(dst + i, src + i, 4);
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+/* The k8 input values of output pixel (oy, ox): padding holds the input zero point,
+ * the values past k are zero. */
+EM_NO_LIBCALLS static void fast_gather(const em_fast_params_t *p, const em_dims_t *in_dims, const int8_t *image,
+                        const em_dims_t *fd, int32_t oy, int32_t ox, int8_t *row, int32_t k8) {
+  const int32_t ic = in_dims->c;
+  const int8_t zp = (int8_t)p->input_zero_point;
+  const int32_t y0 = oy * p->stride_h - p->pad_h;
+  const int32_t x0 = ox * p->stride_w - p->pad_w;
+  const int32_t kx0 = x0 < 0 ? -x0 : 0;
+  const int32_t kx1 = fd->w < in_dims->w - x0 ? fd->w : in_dims->w - x0;
+  const int32_t seg = fd->w * ic;
+  int8_t *dst = row;
+  for (int32_t ky = 0; ky < fd->h; ++ky, dst += seg) {
+    const int32_t y = y0 + ky;
+    if (y < 0 || y >= in_dims->h || kx1 <= kx0) {
+      fill_bytes(dst, zp, seg);
+      continue;
+    }
+    if (kx0 > 0) fill_bytes(dst, zp, kx0 * ic);
+    copy_bytes(dst + kx0 * ic, image + ((size_t)y * in_dims->w + (x0 + kx0)) * ic,
+               (kx1 - kx0) * ic);
+    if (kx1 < fd->w) fill_bytes(dst + kx1 * ic, zp, (fd->w - kx1) * ic);
+  }
+  const int32_t k = fd->h * seg;
+  fill_bytes(row + k, 0, k8 - k);
+}
+
+/* acc[0..3] (pixel 0 channel 0, p0 c1, p1 c0, p1 c1) += column . filter pair. */
+EM_INLINE void fast_dot_2x2(const int16_t *col, const int8_t *w, int32_t k8, int32_t acc[4]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+#if EM_NN_DSP
+  const int16_t *x = col;
+  const int16_t *end = col + 2 * k8;
+  uint32_t w0, w1, t;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldm %[x]!, {r8, r9, r10, r11}\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "sxtb16 %[t], %[w0]\n\t"
+      "smlad %[a00], r8, %[t], %[a00]\n\t"
+      "smlad %[a10], r10, %[t], %[a10]\n\t"
+      "sxtb16 %[w0], %[w0], ror #8\n\t"
+      "smlad %[a00], r9, %[w0], %[a00]\n\t"
+      "smlad %[a10], r11, %[w0], %[a10]\n\t"
+      "sxtb16 %[t], %[w1]\n\t"
+      "smlad %[a01], r8, %[t], %[a01]\n\t"
+      "smlad %[a11], r10, %[t], %[a11]\n\t"
+      "sxtb16 %[w1], %[w1], ror #8\n\t"
+      "smlad %[a01], r9, %[w1], %[a01]\n\t"
+      "smlad %[a11], r11, %[w1], %[a11]\n\t"
+      "ldm %[x]!, {r8, r9, r10, r11}\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "sxtb16 %[t], %[w0]\n\t"
+      "smlad %[a00], r8, %[t], %[a00]\n\t"
+      "smlad %[a10], r10, %[t], %[a10]\n\t"
+      "sxtb16 %[w0], %[w0], ror #8\n\t"
+      "smlad %[a00], r9, %[w0], %[a00]\n\t"
+      "smlad %[a10], r11, %[w0], %[a10]\n\t"
+      "sxtb16 %[t], %[w1]\n\t"
+      "smlad %[a01], r8, %[t], %[a01]\n\t"
+      "smlad %[a11], r10, %[t], %[a11]\n\t"
+      "sxtb16 %[w1], %[w1], ror #8\n\t"
+      "smlad %[a01], r9, %[w1], %[a01]\n\t"
+      "smlad %[a11], r11, %[w1], %[a11]\n\t"
+      "cmp %[x], %[end]\n\t"
+      "bne 1b\n\t"
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x),
+        [w] "+r"(w), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
+      : [end] "r"(end)
+      : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
+  const int16_t *x = col;
+  for (int32_t g = 0; g < k8; g += 4) {
+    const int8_t *w0 = w, *w1 = w + 4;
+    a00 += w0[0] * x[0] + w0[2] * x[1] + w0[1] * x[2] + w0[3] * x[3];
+    a10 += w0[0] * x[4] + w0[2] * x[5] + w0[1] * x[6] + w0[3] * x[7];
+    a01 += w1[0] * x[0] + w1[2] * x[1] + w1[1] * x[2] + w1[3] * x[3];
+    a11 += w1[0] * x[4] + w1[2] * x[5] + w1[1] * x[6] + w1[3] * x[7];
+    x += 8;
+    w += 8;
+  }
+#endif
+  acc[0] = a00;
+  acc[1] = a01;
+  acc[2] = a10;
+  acc[3] = a11;
+}
+
+EM_INLINE int8_t fast_out(int32_t acc2, const em_chan_t *ch, int mode, int32_t lo, int32_t hi) {
+  int32_t v = em_fast_rq(acc2, ch->mult, ch->rnd, ch->shift, mode & EM_FAST_SIGNFIX);
+  if (mode & EM_FAST_CLAMP) v = em_clamp(v, lo, hi);
+  return (int8_t)v;
+}
+
+/* All output channels of the two pixels in the column. For a lone last pixel both
+ * slots hold it and out1 == out0 (the same values are stored twice). */
+EM_INLINE void fast_channels(const em_fast_params_t *p, const em_chan_t *chan, int32_t out_c,
+                             int32_t k8, const int8_t *filter, const int16_t *col, int8_t *out0,
+                             int8_t *out1, int mode) {
+  const int32_t lo = p->act_min, hi = p->act_max;
+  const int8_t *w = filter;
+  const em_chan_t *ch = chan;
+  const em_chan_t *end = chan + (out_c & ~1);
+  for (; ch != end; ch += 2, w += 2 * k8, out0 += 2, out1 += 2) {
+    int32_t acc[4] = {ch[0].bias, ch[1].bias, ch[0].bias, ch[1].bias};
+    fast_dot_2x2(col, w, k8, acc);
+    out0[0] = fast_out(acc[0], &ch[0], mode, lo, hi);
+    out0[1] = fast_out(acc[1], &ch[1], mode, lo, hi);
+    out1[0] = fast_out(acc[2], &ch[0], mode, lo, hi);
+    out1[1] = fast_out(acc[3], &ch[1], mode, lo, hi);
+  }
+  if (out_c & 1) { /* the last channel pair has one real channel */
+    int32_t acc[4] = {ch[0].bias, 0, ch[0].bias, 0};
+    fast_dot_2x2(col, w, k8, acc);
+    out0[0] = fast_out(acc[0], &ch[0], mode, lo, hi);
+    out1[0] = fast_out(acc[2], &ch[0], mode, lo, hi);
+  }
+}
+
+static void fast_channels_any(const em_fast_params_t *p, const em_chan_t *chan, int32_t out_c,
+                              int32_t k8, const int8_t *filter, const int16_t *col,
+                              int8_t *out0, int8_t *out1) {
+  switch (p->flags & (EM_FAST_SIGNFIX | EM_FAST_CLAMP)) {
+    case 0:
+      fast_channels(p, chan, out_c, k8, filter, col, out0, out1, 0);
+      break;
+    case EM_FAST_SIGNFIX:
+      fast_channels(p, chan, out_c, k8, filter, col, out0, out1, EM_FAST_SIGNFIX);
+      break;
+    case EM_FAST_CLAMP:
+      fast_channels(p, chan, out_c, k8, filter, col, out0, out1, EM_FAST_CLAMP);
+      break;
+    default:
+      fast_channels(p, chan, out_c, k8, filter, col, out0, out1,
+                    EM_FAST_SIGNFIX | EM_FAST_CLAMP);
+      break;
+  }
+}
+
+void em_conv_fast_s8(const em_fast_params_t *p, const em_chan_t *chan, const em_dims_t *in_dims,
+                     const int8_t *in, const em_dims_t *filter_dims, const int8_t *filter,
+                     const em_dims_t *out_dims, int8_t *out, void *scratch) {
+  const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
+  const int32_t k8 = k8_of(k);
+  const int32_t out_c = out_dims->c;
+  int16_t *col = (int16_t *)scratch;
+  int8_t *row = (int8_t *)(col + 2 * k8);
+  const int direct = filter_dims->h == 1 && filter_dims->w == 1 && p->pad_h == 0 &&
+                     p->pad_w == 0 && k == k8;
+  const int32_t pixels = out_dims->n * out_dims->h * out_dims->w;
+  const size_t in_image = (size_t)in_dims->h * in_dims->w * in_dims->c;
+  int32_t b = 0, oy = 0, ox = 0; /* position of the next pixel */
+  for (int32_t pix = 0; pix < pixels; pix += 2) {
+    const int two = pix + 1 < pixels;
+    for (int s = 0; s <= two; ++s) {
+      const int8_t *image = in + (size_t)b * in_image;
+      const int8_t *src;
+      if (direct) {
+        src = image + ((size_t)(oy * p->stride_h) * in_dims->w + (size_t)(ox * p->stride_w)) *
+                          in_dims->c;
+      } else {
+        fast_gather(p, in_dims, image, filter_dims, oy, ox, row, k8);
+        src = row;
+      }
+      fast_widen(src, k8, col, s);
+      if (!two) fast_widen(src, k8, col, 1); /* a lone last pixel: slot 1 computes it again */
+      if (++ox == out_dims->w) {
+        ox = 0;
+        if (++oy == out_dims->h) {
+          oy = 0;
+          ++b;
+        }
+      }
+    }
+    fast_channels_any(p, chan, out_c, k8, filter, col, out + (size_t)pix * out_c,
+                      out + (size_t)(pix + two) * out_c);
+  }
+}

@@ -75,6 +75,53 @@ void em_depthwise_conv_s8(const em_dw_params_t *p, const em_quant_t *q, const em
                           const int32_t *bias, const int32_t *bias_eff,
                           const em_dims_t *out_dims, int8_t *out);
 
+/* ---- fast kernels ----------------------------------------------------------
+ * Used by the generator for layers whose accumulator bounds it has proven (see
+ * edgemb/export/native.py, _fast_channels): every accumulator is computed doubled,
+ * acc2 = 2 * acc with |acc| < 2^30, so that
+ *     SaturatingRoundingDoublingHighMul(acc, m) == (acc2 * m + 2^31) >> 32   (SMMULR)
+ * and the rounding right shift by e plus the output zero point is
+ *     (t + [t < 0 && signfix ? -1 : 0] + rnd) >> e,  rnd = 2^(e-1) + zero_point * 2^e,
+ * both exactly TFLite Micro's MultiplyByQuantizedMultiplier (shift <= 0) plus the
+ * output offset. The tie correction for negative t is skipped when the activation
+ * minimum is at or above the output zero point (it cannot change a clamped result). */
+typedef struct {
+  int32_t bias;  /* 2 * (bias + input_offset * sum of the filter) */
+  int32_t mult;  /* quantized multiplier, >= 0 */
+  int32_t rnd;   /* 2^(shift-1) (0 for shift 0) + output zero point * 2^shift */
+  int32_t shift; /* right shift, 0..31 */
+} em_chan_t;
+
+#define EM_FAST_SIGNFIX 1 /* round negative ties away from zero */
+#define EM_FAST_CLAMP 2   /* clamp to [act_min, act_max] (narrower than int8) */
+
+typedef struct {
+  int32_t stride_h, stride_w;
+  int32_t pad_h, pad_w;     /* top, left */
+  int32_t input_zero_point; /* the value of padding positions */
+  int32_t act_min, act_max;
+  int32_t flags; /* EM_FAST_* */
+} em_fast_params_t;
+
+/* CONV_2D as a GEMM over pairs of output pixels and pairs of output channels.
+ * filter: [(out_c + 1) / 2][k8 / 4][2][4] int8, k8 = kh * kw * in_c rounded up to a
+ * multiple of 8 (zeros), channel pairs interleaved by groups of four values; a
+ * missing last channel is zeros. chan: one entry per (even-padded) output channel. */
+size_t em_conv_fast_s8_scratch_bytes(const em_dims_t *filter_dims);
+void em_conv_fast_s8(const em_fast_params_t *p, const em_chan_t *chan, const em_dims_t *in_dims,
+                     const int8_t *in, const em_dims_t *filter_dims, const int8_t *filter,
+                     const em_dims_t *out_dims, int8_t *out, void *scratch);
+
+/* DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2 (both directions equal).
+ * filter: [(c + 1) / 2][3 rows][4] int16 pairs: for channels c0 = 2i, c1 = 2i + 1 of
+ * row r, the words (2w[r][0][c0], 2w[r][1][c0]), (2w[r][0][c1], 2w[r][1][c1]),
+ * (2w[r][1][c0], 2w[r][2][c0]), (2w[r][1][c1], 2w[r][2][c1]) (low half first). */
+size_t em_dwconv3x3_fast_s8_scratch_bytes(const em_dims_t *in_dims, const em_dims_t *out_dims,
+                                          int32_t stride);
+void em_dwconv3x3_fast_s8(const em_fast_params_t *p, const em_chan_t *chan,
+                          const em_dims_t *in_dims, const int8_t *in, const int16_t *filter,
+                          const em_dims_t *out_dims, int8_t *out, void *scratch);
+
 /* AVERAGE_POOL_2D / MAX_POOL_2D (input and output share their quantization). */
 typedef struct {
   int32_t stride_h, stride_w;

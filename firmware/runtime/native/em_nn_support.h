@@ -101,5 +101,22 @@ EM_INLINE int8_t em_requant(int32_t acc, int32_t multiplier, int32_t shift, int3
 }
 
 
+/* Requantization of the fast kernels (em_chan_t, see em_nn.h) of a doubled
+ * accumulator, saturated to int8 but not yet clamped to the activation range. */
+EM_INLINE int32_t em_fast_rq(int32_t acc2, int32_t mult, int32_t rnd, int32_t shift,
+                             int signfix) {
+#if EM_NN_DSP
+  int32_t t;
+  __asm__("smmulr %0, %1, %2" : "=r"(t) : "r"(acc2), "r"(mult));
+  if (signfix) t += t >> 31;
+  return __ssat((t + rnd) >> shift, 8);
+#else
+  int32_t t = (int32_t)(((int64_t)acc2 * mult + ((int64_t)1 << 31)) >> 32);
+  if (signfix) t += t >> 31;
+  return em_clamp((t + rnd) >> shift, -128, 127);
+#endif
+}
+
+
 
 #endif /* EDGEMB_EM_NN_SUPPORT_H */
