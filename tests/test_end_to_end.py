@@ -5,6 +5,7 @@ every output byte must equal TFLite Micro's on the host."""
 import json
 import shutil
 import socket
+import threading
 import time
 
 import pytest
@@ -67,8 +68,10 @@ def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
     monitor = tmp_path / "monitor.sock"
     with start_qemu(built.artifact, monitor_socket=monitor) as board:
         def reset_after_third(done, total):
+            # 0.3 s into the fourth sample: its upload (over a second through a pty) is
+            # under way, and the rebooted board sees chunks without their LOAD_BEGIN.
             if done == 3:
-                monitor_command(monitor, "system_reset")
+                threading.Timer(0.3, monitor_command, (monitor, "system_reset")).start()
 
         summary = verify(quantized_run, verify_options(quantized_run, board.port, tmp_path,
                                                        samples=8, bench=0), reset_after_third)
