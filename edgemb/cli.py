@@ -192,19 +192,23 @@ def export_command(run_dir, model_path, labels_file, runtime, out_dir) -> None:
     ui.info(f"{', '.join(result.files)} in {out}/")
 
 
-TARGET_CHOICE = click.Choice(["host", "mps2-an386"])
+TARGET_CHOICE = click.Choice(["host", "mps2-an386", "esp32", "esp32s3", "esp32c3"])
 
 
 @main.command("build")
 @run_option
 @click.option("--target", type=TARGET_CHOICE, default="mps2-an386", show_default=True)
-@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
-              show_default=True)
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default=None,
+              help="Default: tflm on ESP32 chips (ESP-NN kernels), native elsewhere.")
 @reports_errors
 def build_command(run_dir, target, runtime) -> None:
-    """Export the run's model and build firmware for a target."""
+    """Export the run's model and build firmware for a target.
+
+    Without ESP-IDF an ESP32 build writes the project, prints the commands that
+    finish it and exits with code 3."""
     from edgemb.build import build
 
+    runtime = runtime or ("tflm" if target.startswith("esp32") else "native")
     result = build(RunFolder(run_dir), target, runtime)
     ui.info(sizes_table(result))
     ui.info(f"firmware: {result.artifact}")
@@ -222,6 +226,24 @@ def sizes_table(result):
     rows.append([f"of which the {result.runtime} arena", "", "", f"{result.arena_bytes:,}"])
     return ui.table(f"{result.target} firmware, runtime {result.runtime} (bytes)",
                     ["part", "text", "data", "bss"], rows)
+
+
+@main.command("flash")
+@run_option
+@click.option("--target", type=click.Choice(["esp32", "esp32s3", "esp32c3"]), default="esp32",
+              show_default=True)
+@click.option("--port", required=True, help="The board's serial port, e.g. /dev/ttyUSB0.")
+@click.option("--baud", type=int, default=460800, show_default=True, help="Flashing baud rate.")
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default=None,
+              help="Which build to flash (default: the newest).")
+@reports_errors
+def flash_command(run_dir, target, port, baud, runtime) -> None:
+    """Write the built firmware to an ESP32 board (idf.py, or esptool without ESP-IDF)."""
+    from edgemb.flash import flash
+
+    result = flash(RunFolder(run_dir), target, port, baud, runtime)
+    ui.info(f"flashed {result.project_dir} to the {result.chip} on {port} ({result.method})")
+    ui.info(f"verify it with: edgemb verify --run {run_dir} --port {port}")
 
 
 @main.command()

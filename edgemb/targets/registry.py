@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from edgemb.targets.base import Target, TargetError
+from edgemb.targets.esp32 import ESP_TARGETS
 from edgemb.targets.make_targets import HostTarget, Mps2An386Target
 
 _TARGETS: dict[str, type[Target]] = {
     HostTarget.name: HostTarget,
     Mps2An386Target.name: Mps2An386Target,
+    **ESP_TARGETS,
 }
 
 
