@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgemb.export.exporter import export
 from edgemb.run import RunFolder
 from edgemb.targets import BuildResult, get_target
@@ -11,9 +13,15 @@ def project_dir(run: RunFolder, target: str, runtime: str):
     return run.firmware_dir / f"{target}-{runtime}"
 
 
-def build(run: RunFolder, target_name: str, runtime: str) -> BuildResult:
+def build(run: RunFolder, target_name: str, runtime: str, tflm_dir: str | Path | None = None,
+          tflm_third_party: str | Path | None = None) -> BuildResult:
+    """tflm_dir, tflm_third_party: for runtime tflm on targets that compile TFLite Micro
+    from a source tree (host, mps2-an386); see edgemb.targets.tflm.find_tree."""
     target = get_target(target_name)
     target.check_runtime(runtime)
     model = run.require(run.tflite_file, "edgemb quantize")
     exported = export(model, run.export_dir / runtime, run.read_settings().labels, runtime)
+    if runtime == "tflm" and getattr(target, "tflm_toolchain", None) is not None:
+        return target.build(project_dir(run, target_name, runtime), exported,
+                            tflm_dir=tflm_dir, tflm_third_party=tflm_third_party)
     return target.build(project_dir(run, target_name, runtime), exported)

@@ -200,8 +200,13 @@ TARGET_CHOICE = click.Choice(["host", "mps2-an386", "esp32", "esp32s3", "esp32c3
 @click.option("--target", type=TARGET_CHOICE, default="mps2-an386", show_default=True)
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default=None,
               help="Default: tflm on ESP32 chips (ESP-NN kernels), native elsewhere.")
+@click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
+              help="A tensorflow/tflite-micro checkout for --runtime tflm (host, mps2-an386); "
+                   "default: $EDGEMB_TFLM_DIR, else a pinned clone.")
+@click.option("--tflm-third-party", type=click.Path(file_okay=False), default=None,
+              help="Where its flatbuffers, gemmlowp, ruy and kissfft downloads are.")
 @reports_errors
-def build_command(run_dir, target, runtime) -> None:
+def build_command(run_dir, target, runtime, tflm_dir, tflm_third_party) -> None:
     """Export the run's model and build firmware for a target.
 
     Without ESP-IDF an ESP32 build writes the project, prints the commands that
@@ -209,7 +214,7 @@ def build_command(run_dir, target, runtime) -> None:
     from edgemb.build import build
 
     runtime = runtime or ("tflm" if target.startswith("esp32") else "native")
-    result = build(RunFolder(run_dir), target, runtime)
+    result = build(RunFolder(run_dir), target, runtime, tflm_dir, tflm_third_party)
     ui.info(sizes_table(result))
     ui.info(f"firmware: {result.artifact}")
 

@@ -9,20 +9,27 @@ from pathlib import Path
 from edgemb.export.exporter import ExportResult
 from edgemb.targets.base import BuildResult, Target, run_build
 from edgemb.targets.mapfile import sizes_by_part
-from edgemb.targets.project import app_defines, write_project
+from edgemb.targets.project import FirmwareProject, app_defines, write_project
+from edgemb.targets.tflm import TflmLibrary, TflmToolchain, find_tree, prepare_library
 
 
 class MakeTarget(Target):
     artifact_name = "firmware"
     protocol_defines: tuple[str, ...] = ()
+    tflm_toolchain: TflmToolchain | None = None  # how this target compiles TFLite Micro
 
-    def build(self, project_dir: Path, export: ExportResult) -> BuildResult:
+    def build(self, project_dir: Path, export: ExportResult, tflm_dir: Path | None = None,
+              tflm_third_party: Path | None = None) -> BuildResult:
+        """tflm_dir / tflm_third_party: the TFLite Micro tree and its third-party
+        headers for the tflm runtime (see edgemb.targets.tflm.find_tree)."""
         self.check_tools()
         self.check_runtime(export.runtime)
-        defines = app_defines(export) + list(self.protocol_defines)
-        project = write_project(project_dir, self.name, export.runtime, export.out_dir, export,
-                                self.artifact_name, defines, self.extra_make())
+        project, library = self.write(project_dir, export, tflm_dir, tflm_third_party)
         jobs = f"-j{min(os.cpu_count() or 1, 2)}"
+        if library is not None:
+            run_build(["make", "-s", jobs, "-f", str(library.makefile)],
+                      f"building TensorFlow Lite Micro from {library.tree.root} for {self.name} "
+                      f"into {library.directory} (done once, then reused)")
         run_build(["make", "-s", jobs, "-C", str(project.path)],
                   f"building the {self.name} firmware in {project.path}")
         map_file = Path(f"{project.artifact}.map")
@@ -35,7 +42,30 @@ class MakeTarget(Target):
         }, indent=1) + "\n")
         return result
 
+    def write(self, project_dir: Path, export: ExportResult, tflm_dir: Path | None = None,
+              tflm_third_party: Path | None = None
+              ) -> tuple[FirmwareProject, TflmLibrary | None]:
+        """The firmware project (and, for tflm, the TFLite Micro library it links)."""
+        defines = app_defines(export) + list(self.protocol_defines)
+        if export.runtime != "tflm":
+            return write_project(project_dir, self.name, export.runtime, export.out_dir, export,
+                                 self.artifact_name, defines, self.extra_make()), None
+        library = prepare_library(find_tree(tflm_dir, tflm_third_party), self.tflm_toolchain)
+        lib = library.path
+        # The target Makefiles do not know the library: relink when it is newer.
+        prelude = (f"\n\t$(MAKE) -f {library.makefile}"
+                   f"\n\t@if [ {lib} -nt $(OUT) ]; then rm -f $(OUT); fi")
+        extra = self.extra_make() + f' \\\n\t  LDLIBS="{lib}"' + self.tflm_extra_make()
+        project = write_project(project_dir, self.name, export.runtime, export.out_dir, export,
+                                self.artifact_name,
+                                defines + library.firmware_defines(export.tflm_arena_bytes),
+                                extra, library.includes(), prelude)
+        return project, library
+
     def extra_make(self) -> str:
+        return ""
+
+    def tflm_extra_make(self) -> str:
         return ""
 
     @staticmethod
@@ -50,9 +80,15 @@ class HostTarget(MakeTarget):
     runtimes = ("native", "tflm")
     required_tools = {"cc": "build-essential", "make": "make"}
     artifact_name = "edgemb-host"
+    tflm_toolchain = TflmToolchain("host", "cc", "c++", "ar")
 
     def extra_make(self) -> str:
         return ' \\\n\t  LDFLAGS="-Wl,-Map=$(OUT).map"'
+
+    def tflm_extra_make(self) -> str:
+        # The host Makefile leaves C++ flags to the caller; TFLite Micro's are these.
+        return (' \\\n\t  CXXFLAGS="-O2 -g -std=c++17 -fno-exceptions -fno-rtti '
+                '-fno-threadsafe-statics -Wall -Wextra"')
 
 
 class Mps2An386Target(MakeTarget):
@@ -62,3 +98,11 @@ class Mps2An386Target(MakeTarget):
     artifact_name = "firmware.elf"
     # The RX ring holds 8 KiB: three frames of 2 KiB in flight fit with room to spare.
     protocol_defines = ("-DEM_PROTO_MAX_PAYLOAD=2048u", "-DEM_PROTO_WINDOW=3u")
+    # The flags of the target Makefile's ARCH_FLAGS plus those of TFLite Micro's
+    # cortex_m_generic build; its debug log goes to a callback, never to the UART.
+    tflm_toolchain = TflmToolchain(
+        "mps2-an386", "arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar",
+        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+         "-funsigned-char", "-fomit-frame-pointer"),
+        (("tensorflow/lite/micro/debug_log.cc",
+          "tensorflow/lite/micro/cortex_m_generic/debug_log.cc"),))

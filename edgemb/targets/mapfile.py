@@ -10,6 +10,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from edgemb.targets.tflm import LIBRARY_NAME as TFLM_LIBRARY
+
 _ENTRY = re.compile(r"^ (\.[\w.$]+|COMMON)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)$")
 _NAME_ONLY = re.compile(r"^ (\.[\w.$]+|COMMON)$")
 
@@ -31,6 +33,8 @@ PARTS = {"_app_": "application", "_runtime_": "runtime", "_target_": "board", "_
 def part_of(source: str, project_dir: Path) -> str:
     """Which part of the project an object belongs to. Objects are named after their
     source's path with '/' turned into '_' (see the target Makefiles)."""
+    if Path(source.split("(")[0]).name == TFLM_LIBRARY:
+        return "runtime"  # the tflm runtime: TensorFlow Lite Micro, built by edgemb
     if ".a(" in source or source.endswith(".a"):
         return "C/C++ libraries"
     name = Path(source).name

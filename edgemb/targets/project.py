@@ -19,11 +19,11 @@ MAKEFILE = """\
 HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 OUT ?= $(HERE)build/{artifact}
 
-all:
+all:{prelude}
 \t$(MAKE) -C $(HERE)target APP_DIR=$(HERE)app OUT=$(OUT) \\
 \t  RUNNER_SRCS="{runner_srcs}" \\
 \t  MODEL_SRCS="{model_srcs}" \\
-\t  INCLUDES="-I$(HERE)model -I$(HERE)runtime" \\
+\t  INCLUDES="-I$(HERE)model -I$(HERE)runtime{includes}" \\
 \t  DEFINES="{defines}"{extra}
 
 clean:
@@ -50,8 +50,11 @@ def app_defines(export: ExportResult) -> list[str]:
 
 
 def write_project(path: Path, target: str, runtime: str, export_dir: Path, export: ExportResult,
-                  artifact_name: str, defines: list[str], extra_make: str = "") -> FirmwareProject:
-    """Copies app/, runtime/ and target/ sources next to the exported model/."""
+                  artifact_name: str, defines: list[str], extra_make: str = "",
+                  includes: list[str] = (), prelude: str = "") -> FirmwareProject:
+    """Copies app/, runtime/ and target/ sources next to the exported model/.
+    includes are added to the runtime's include flags; prelude is recipe text run
+    before the target's make (the tflm runtime builds its library there)."""
     source = firmware_source_dir()
     if path.exists():
         for part in ("app", "runtime", "target", "model"):
@@ -68,7 +71,13 @@ def write_project(path: Path, target: str, runtime: str, export_dir: Path, expor
         runner.append("$(HERE)model/model_native.c")
     else:
         model.append("$(HERE)model/model_data.c")
+    if runtime == "tflm":
+        # The runner includes the model's op_resolver.h, which the target Makefiles do
+        # not track: a fresh copy makes sure it is compiled against this model.
+        for runner_source in (path / "runtime").glob("*.cc"):
+            runner_source.touch()
     (path / "Makefile").write_text(MAKEFILE.format(
         target=target, runtime=runtime, artifact=artifact_name, runner_srcs=" ".join(runner),
-        model_srcs=" ".join(model), defines=" ".join(defines), extra=extra_make))
+        model_srcs=" ".join(model), defines=" ".join(defines), extra=extra_make,
+        includes="".join(f" {flag}" for flag in includes), prelude=prelude))
     return FirmwareProject(path, target, runtime, path / "build" / artifact_name)
