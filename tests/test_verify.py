@@ -45,7 +45,8 @@ def test_board_with_another_model_is_refused_with_both_fingerprints(quantized_ru
         summary = verify(quantized_run, options(quantized_run, [board.port], tmp_path))
     assert summary["exit_code"] == EXIT_LINK
     (failure,) = summary["failures"]
-    assert f"the board on {board.port} runs another model: its fingerprint is {double.fingerprint.hex()}" in failure
+    assert (f"the board on {board.port} runs another model: its fingerprint is "
+            f"{double.fingerprint.hex()}") in failure
     assert "Build and flash this run's model" in failure
     assert summary["samples"] == 0
 
