@@ -57,7 +57,9 @@ def write_project(path: Path, target: str, runtime: str, export_dir: Path, expor
     before the target's make (the tflm runtime builds its library there)."""
     source = firmware_source_dir()
     if path.exists():
-        for part in ("app", "runtime", "target", "model"):
+        # "build" too: copies keep their sources' times, so make would reuse objects
+        # compiled against another model's headers.
+        for part in ("app", "runtime", "target", "model", "build"):
             shutil.rmtree(path / part, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "app", path / "app")
