@@ -159,6 +159,23 @@ def test_conv2d(tmp_path_factory, objs, recipe):
     check(recipe, tmp_path_factory.getbasetemp() / "conv", objs)
 
 
+@st.composite
+def first_layer_recipes(draw):
+    """3x3 stride 2 over 3 channels: em_conv3x3s2c3_fast_s8's portable path."""
+    layer = {"type": "conv", "filters": draw(st.integers(1, 9)), "kernel": 3, "strides": 2,
+             "padding": draw(st.sampled_from(["same", "valid"])),
+             "activation": draw(st.sampled_from(ACTS)), "bias": draw(st.booleans())}
+    return {"input": [draw(st.integers(3, 12)), draw(st.integers(3, 12)), 3],
+            "seed": draw(st.integers(0, 99)), "range": draw(st.sampled_from(RANGES)),
+            "layers": [layer]}
+
+
+@given(first_layer_recipes())
+@settings_for(8)
+def test_conv2d_first_layer(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "conv_c3", objs)
+
+
 @given(dw_recipes())
 @settings_for(14)
 def test_depthwise_conv2d(tmp_path_factory, objs, recipe):

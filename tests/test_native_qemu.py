@@ -96,6 +96,15 @@ def _fast_recipes(n: int, seed: int) -> list[dict]:
 
 
 FAST = _fast_recipes(8, 5)
+# First layers of MobileNets (em_conv3x3s2c3_fast_s8): 3x3 stride 2 over 3 channels,
+# odd and even sizes, both paddings, odd filter counts, every activation.
+FAST += [
+    {"input": [h, w, 3], "seed": 120 + i, "range": r,
+     "layers": [{"type": "conv", "filters": f, "kernel": 3, "strides": 2, "padding": pad,
+                 "activation": act}]}
+    for i, (h, w, f, pad, act, r) in enumerate([
+        (9, 11, 8, "same", "relu6", (0.0, 1.0)), (10, 7, 5, "valid", None, (-1.0, 1.0)),
+        (7, 12, 3, "same", "relu", (-3.0, 0.5)), (12, 9, 1, "valid", "relu6", (-0.25, 4.0))])]
 
 
 @pytest.mark.parametrize("idx", range(len(FAST)))

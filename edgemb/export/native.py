@@ -322,6 +322,9 @@ class _Generator:
                                              per_tensor_float_product=False, emit=False)
             fc = fast_channels(bias_raw, np.abs(wk).sum(axis=1), mults, shifts,
                                out.quantization.zero_point, lo, hi)
+            if fc is not None and kh == kw == 3 and ic == 3 and sh == sw == 2:
+                self._conv3x3s2c3(op, n, name, inp, w, out, fc, (pad_h, pad_w), (lo, hi))
+                return
             if fc is not None:
                 rows, flags = fc
                 oc2, k8 = oc + (oc & 1), (k + 7) & ~7
@@ -361,6 +364,31 @@ class _Generator:
                   f"{name}_b, &{name}_dout, {{out}}, {{scratch}});")
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
         n.scratch = 2 * 2 * k_pad + k_pad
+
+    def _conv3x3s2c3(self, op, n, name, inp, w, out, fc, pad, act):
+        """em_conv3x3s2c3_fast_s8: per channel pair and kernel row, the row's nine
+        (kx, ic) values doubled as int16 pairs, a zero tenth, channels interleaved."""
+        rows, flags = fc
+        nb, oh, ow, oc = _shape4(out.shape)
+        oc2 = oc + (oc & 1)
+        w10 = np.zeros((oc2, 3, 10), dtype=np.int64)
+        w10[:oc, :, :9] = 2 * w.data.reshape(oc, 3, 9).astype(np.int64)
+        wf = w10.reshape(oc2 // 2, 2, 3, 5, 2).transpose(0, 2, 3, 1, 4).astype(np.int16)
+        rows = rows + [(0, 0, 0, 0)] * (oc2 - oc)
+        n.decls.append(_c_array("int16_t", f"{name}_w", wf))
+        n.decls.append(_chan_array(f"{name}_ch", rows))
+        n.weights_bytes += 2 * wf.size + 16 * oc2
+        n.decls.append(_struct("em_fast_params_t", f"{name}_p", {
+            "stride_h": 2, "stride_w": 2, "pad_h": pad[0], "pad_w": pad[1],
+            "input_zero_point": inp.quantization.zero_point, "act_min": act[0],
+            "act_max": act[1], "flags": flags}))
+        n.decls.append(_dims(f"{name}_din", _shape4(inp.shape)))
+        n.decls.append(_dims(f"{name}_dout", (nb, oh, ow, oc)))
+        n.call = (f"em_conv3x3s2c3_fast_s8(&{name}_p, {name}_ch, &{name}_din, {{in0}}, "
+                  f"{name}_w, &{name}_dout, {{out}}, {{scratch}});")
+        n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
+        n.scratch = 3 * (3 * ow + 6) * 4
+        n.fast = True
 
     def op_depthwise_conv_2d(self, op: Operator, n: _Node, name: str):
         o = op.options

@@ -475,3 +475,186 @@ void em_conv_fast_s8(const em_fast_params_t *p, const em_chan_t *chan, const em_
                       out + (size_t)(pix + two) * out_c);
   }
 }
+
+/* ---- CONV_2D 3x3 stride 2 over 3 channels (em_conv3x3s2c3_fast_s8) -------------------
+ * With three input channels, one kernel row of the window of output column x is nine
+ * consecutive bytes of an input row, starting at byte 6x (counted from the first
+ * padding column). Each input row the windows need is widened once to int16 in
+ * natural order, padding columns holding the input zero point, so that kernel row
+ * is the five words at word 3x of the widened row, read in place: no gather per
+ * pixel, and ten multiplies per nine values where the k8 GEMM spends 32 per 27.
+ * Two output columns share words 3x + 3 and 3x + 4 and both channels of a pair
+ * share every loaded input word. Three widened rows are kept in a ring. */
+
+/* 6 * out_w + 3 values, then room for the unused second column of a lone last one */
+static int32_t c3_row_words(int32_t out_w) { return 3 * out_w + 6; }
+
+size_t em_conv3x3s2c3_fast_s8_scratch_bytes(const em_dims_t *out_dims) {
+  return (size_t)3 * (size_t)c3_row_words(out_dims->w) * 4u;
+}
+
+/* Widens input row y (any integer) into dst: value h is byte h - 3 * pad_w of the
+ * row, or the input zero point outside the image. */
+EM_NO_LIBCALLS static void c3_build_row(const em_fast_params_t *p, const em_dims_t *in_dims,
+                                        const int8_t *image, int32_t y, int32_t n,
+                                        int16_t *dst) {
+  const int16_t zp = (int16_t)p->input_zero_point;
+  int32_t h = 0;
+  if (y < 0 || y >= in_dims->h) {
+    for (; h < n; ++h) dst[h] = zp;
+    return;
+  }
+  const int8_t *row = image + (size_t)y * (size_t)(3 * in_dims->w);
+  const int32_t off = 3 * p->pad_w;
+  const int32_t end = off + 3 * in_dims->w < n ? off + 3 * in_dims->w : n;
+  for (; h < off && h < n; ++h) dst[h] = zp;
+#if EM_NN_DSP
+  if ((h & 1) && h < end) { /* word-align the destination */
+    dst[h] = row[h - off];
+    ++h;
+  }
+  for (; h + 4 <= end; h += 4) {
+    const uint32_t v = *(const em_uword_t *)(const void *)(row + (h - off));
+    const uint32_t a = (uint32_t)__sxtb16(v), b = em_sxtb16_ror8(v);
+    ((em_word_t *)(void *)(dst + h))[0] = em_pkhbt16(a, b);
+    ((em_word_t *)(void *)(dst + h))[1] = em_pkhtb16(b, a);
+  }
+#endif
+  for (; h < end; ++h) dst[h] = row[h - off];
+  for (; h < n; ++h) dst[h] = zp;
+}
+
+/* acc (column 0 channel 0, c0 c1, c1 c0, c1 c1) += one kernel row: words r[0..4]
+ * (column 0) and r[3..7] (column 1) with the ten filter words w (word j of
+ * channel c at 2j + c). */
+EM_INLINE void c3_row(const int16_t *r, const int16_t *w, int32_t acc[4]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+#if EM_NN_DSP
+  uint32_t wa, wb;
+  /* column 1 word 3 + j pairs with filter word j: R3/R4 serve both columns */
+  __asm__(
+      "ldm %[r], {r8, r9, r10, r11}\n\t"
+      "ldrd %[wa], %[wb], [%[w]]\n\t"
+      "smlad %[a00], r8, %[wa], %[a00]\n\t"
+      "smlad %[a01], r8, %[wb], %[a01]\n\t"
+      "smlad %[a10], r11, %[wa], %[a10]\n\t"
+      "smlad %[a11], r11, %[wb], %[a11]\n\t"
+      "ldr r8, [%[r], #16]\n\t"
+      "ldrd %[wa], %[wb], [%[w], #8]\n\t"
+      "smlad %[a00], r9, %[wa], %[a00]\n\t"
+      "smlad %[a01], r9, %[wb], %[a01]\n\t"
+      "smlad %[a10], r8, %[wa], %[a10]\n\t"
+      "smlad %[a11], r8, %[wb], %[a11]\n\t"
+      "ldr r9, [%[r], #24]\n\t"
+      "ldrd %[wa], %[wb], [%[w], #24]\n\t"
+      "smlad %[a00], r11, %[wa], %[a00]\n\t"
+      "smlad %[a01], r11, %[wb], %[a01]\n\t"
+      "smlad %[a10], r9, %[wa], %[a10]\n\t"
+      "smlad %[a11], r9, %[wb], %[a11]\n\t"
+      "ldr r11, [%[r], #28]\n\t"
+      "ldrd %[wa], %[wb], [%[w], #32]\n\t"
+      "smlad %[a00], r8, %[wa], %[a00]\n\t"
+      "smlad %[a01], r8, %[wb], %[a01]\n\t"
+      "smlad %[a10], r11, %[wa], %[a10]\n\t"
+      "smlad %[a11], r11, %[wb], %[a11]\n\t"
+      "ldr r8, [%[r], #20]\n\t"
+      "ldrd %[wa], %[wb], [%[w], #16]\n\t"
+      "smlad %[a00], r10, %[wa], %[a00]\n\t"
+      "smlad %[a01], r10, %[wb], %[a01]\n\t"
+      "smlad %[a10], r8, %[wa], %[a10]\n\t"
+      "smlad %[a11], r8, %[wb], %[a11]\n\t"
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+        [wa] "=&r"(wa), [wb] "=&r"(wb)
+      : [r] "r"(r), [w] "r"(w)
+      : "r8", "r9", "r10", "r11", "memory");
+#else
+  for (int32_t j = 0; j < 5; ++j) {
+    const int16_t *x0 = r + 2 * j, *x1 = r + 6 + 2 * j, *f0 = w + 4 * j, *f1 = w + 4 * j + 2;
+    a00 += f0[0] * x0[0] + f0[1] * x0[1];
+    a01 += f1[0] * x0[0] + f1[1] * x0[1];
+    a10 += f0[0] * x1[0] + f0[1] * x1[1];
+    a11 += f1[0] * x1[0] + f1[1] * x1[1];
+  }
+#endif
+  acc[0] = a00;
+  acc[1] = a01;
+  acc[2] = a10;
+  acc[3] = a11;
+}
+
+/* One output row from the widened rows of its three kernel rows. */
+EM_INLINE void c3_out_row(const em_fast_params_t *p, const em_chan_t *chan, int32_t out_c,
+                          int32_t out_w, const int16_t *rows[3], const int16_t *filter,
+                          int8_t *o, int mode) {
+  const int32_t lo = p->act_min, hi = p->act_max;
+  for (int32_t x = 0; x < out_w; x += 2, o += 2 * out_c) {
+    /* a lone last column stores its (unused) second column first, then over it */
+    int8_t *o1 = x + 1 < out_w ? o + out_c : o;
+    const int16_t *r0 = rows[0] + 6 * x, *r1 = rows[1] + 6 * x, *r2 = rows[2] + 6 * x;
+    const int16_t *w = filter;
+    const em_chan_t *ch = chan;
+    int32_t c = 0;
+    for (; c + 1 < out_c; c += 2, ch += 2, w += 60) {
+      int32_t acc[4] = {ch[0].bias, ch[1].bias, ch[0].bias, ch[1].bias};
+      c3_row(r0, w, acc);
+      c3_row(r1, w + 20, acc);
+      c3_row(r2, w + 40, acc);
+      o1[c] = fast_out(acc[2], &ch[0], mode, lo, hi);
+      o1[c + 1] = fast_out(acc[3], &ch[1], mode, lo, hi);
+      o[c] = fast_out(acc[0], &ch[0], mode, lo, hi);
+      o[c + 1] = fast_out(acc[1], &ch[1], mode, lo, hi);
+    }
+    if (c < out_c) { /* the last channel pair has one real channel */
+      int32_t acc[4] = {ch[0].bias, 0, ch[0].bias, 0};
+      c3_row(r0, w, acc);
+      c3_row(r1, w + 20, acc);
+      c3_row(r2, w + 40, acc);
+      o1[c] = fast_out(acc[2], &ch[0], mode, lo, hi);
+      o[c] = fast_out(acc[0], &ch[0], mode, lo, hi);
+    }
+  }
+}
+
+void em_conv3x3s2c3_fast_s8(const em_fast_params_t *p, const em_chan_t *chan,
+                            const em_dims_t *in_dims, const int8_t *in, const int16_t *filter,
+                            const em_dims_t *out_dims, int8_t *out, void *scratch) {
+  const int32_t out_w = out_dims->w, out_c = out_dims->c;
+  const int32_t n = 2 * c3_row_words(out_w);
+  int16_t *ring = (int16_t *)scratch;
+  const size_t in_image = (size_t)in_dims->h * in_dims->w * 3;
+  const size_t out_row = (size_t)out_w * out_c;
+  const int mode = p->flags & (EM_FAST_SIGNFIX | EM_FAST_CLAMP);
+  for (int32_t b = 0; b < out_dims->n; ++b) {
+    const int8_t *image = in + (size_t)b * in_image;
+    int32_t held[3] = {INT32_MIN, INT32_MIN, INT32_MIN}; /* input row in each ring slot */
+    for (int32_t oy = 0; oy < out_dims->h; ++oy) {
+      const int16_t *rows[3];
+      const int32_t y0 = 2 * oy - p->pad_h;
+      for (int32_t k = 0; k < 3; ++k) {
+        const int32_t y = y0 + k;
+        const int32_t slot = (y + p->pad_h) % 3;
+        int16_t *dst = ring + (size_t)slot * (size_t)n;
+        if (held[slot] != y) {
+          c3_build_row(p, in_dims, image, y, n, dst);
+          held[slot] = y;
+        }
+        rows[k] = dst;
+      }
+      int8_t *o = out + ((size_t)b * out_dims->h + oy) * out_row;
+      switch (mode) {
+        case 0:
+          c3_out_row(p, chan, out_c, out_w, rows, filter, o, 0);
+          break;
+        case EM_FAST_SIGNFIX:
+          c3_out_row(p, chan, out_c, out_w, rows, filter, o, EM_FAST_SIGNFIX);
+          break;
+        case EM_FAST_CLAMP:
+          c3_out_row(p, chan, out_c, out_w, rows, filter, o, EM_FAST_CLAMP);
+          break;
+        default:
+          c3_out_row(p, chan, out_c, out_w, rows, filter, o, EM_FAST_SIGNFIX | EM_FAST_CLAMP);
+          break;
+      }
+    }
+  }
+}

@@ -177,20 +177,6 @@ size_t em_dwconv3x3_fast_s8_scratch_bytes(const em_dims_t *in_dims, const em_dim
   return (size_t)3 * (size_t)c2 * (size_t)dw_npairs(out_dims->w, stride) * 8u;
 }
 
-#if EM_NN_DSP
-/* (lo & 0xFFFF) | hi << 16 and (hi & 0xFFFF0000) | lo >> 16 */
-EM_INLINE uint32_t em_pkhbt16(uint32_t lo, uint32_t hi) {
-  uint32_t r;
-  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-  return r;
-}
-EM_INLINE uint32_t em_pkhtb16(uint32_t hi, uint32_t lo) {
-  uint32_t r;
-  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-  return r;
-}
-#endif
-
 EM_INLINE uint32_t dw_pair(int32_t lo, int32_t hi) {
   return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
 }

@@ -112,6 +112,15 @@ void em_conv_fast_s8(const em_fast_params_t *p, const em_chan_t *chan, const em_
                      const int8_t *in, const em_dims_t *filter_dims, const int8_t *filter,
                      const em_dims_t *out_dims, int8_t *out, void *scratch);
 
+/* CONV_2D 3x3, stride 2, 3 input channels (the first layer of MobileNets).
+ * filter: [(out_c + 1) / 2][3 rows][5][2] int16 pairs: for channels c0 = 2i,
+ * c1 = 2i + 1 of kernel row r, word j of channel c holds (2w[r][2j], 2w[r][2j+1])
+ * of the row's nine values in (kx, ic) order, the tenth value zero (low half first). */
+size_t em_conv3x3s2c3_fast_s8_scratch_bytes(const em_dims_t *out_dims);
+void em_conv3x3s2c3_fast_s8(const em_fast_params_t *p, const em_chan_t *chan,
+                            const em_dims_t *in_dims, const int8_t *in, const int16_t *filter,
+                            const em_dims_t *out_dims, int8_t *out, void *scratch);
+
 /* DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2 (both directions equal).
  * filter: [(c + 1) / 2][3 rows][4] int16 pairs: for channels c0 = 2i, c1 = 2i + 1 of
  * row r, the words (2w[r][0][c0], 2w[r][1][c0]), (2w[r][0][c1], 2w[r][1][c1]),

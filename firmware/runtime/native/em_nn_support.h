@@ -71,6 +71,17 @@ EM_INLINE uint32_t em_sxtb16_ror8(uint32_t x) {
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
 }
+/* (lo & 0xFFFF) | hi << 16 and (hi & 0xFFFF0000) | lo >> 16 */
+EM_INLINE uint32_t em_pkhbt16(uint32_t lo, uint32_t hi) {
+  uint32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
+EM_INLINE uint32_t em_pkhtb16(uint32_t hi, uint32_t lo) {
+  uint32_t r;
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+  return r;
+}
 EM_INLINE uint32_t em_read_u32(const void *p) {
   uint32_t v;
   memcpy(&v, p, 4);
