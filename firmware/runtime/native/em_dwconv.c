@@ -164,6 +164,9 @@ void em_depthwise_conv_s8(const em_dw_params_t *p, const em_quant_t *q, const em
  * at stride 1 two neighbouring outputs share the loads of pairs i and i + 2:
  *     out[x]   += W01 . P(x)          + w2 * lo(P(x + 2))
  *     out[x+1] += w0 * hi(P(x))       + W12 . P(x + 2)
+ * and at stride 2 the load of pair x + 1:
+ *     out[x]   += W01 . P(x)          + w2 * lo(P(x + 1))
+ *     out[x+1] += W01 . P(x + 1)      + w2 * lo(P(x + 2))
  * Three pair rows are kept in a ring. */
 
 static int32_t dw_npairs(int32_t out_w, int32_t stride) {
@@ -330,6 +333,68 @@ EM_INLINE void dw_mac_s1(const uint32_t **pr0, const uint32_t **pr1, const uint3
   acc[3] = a11;
 }
 
+/* Two neighbouring stride-2 outputs x, x + 1 of channel pair (c0, c1), acc as for
+ * dw_mac_s1; pair x + 1 serves both (w2 of x, W01 of x + 1), so per kernel row
+ * three pair loads feed eight multiplies. r0..r2 advance by two pairs. */
+#define DW_ROW_S2(r, k)                                              \
+  do {                                                               \
+    const uint32_t p0 = (r)[0], p1 = (r)[1], q0 = (r)[2], q1 = (r)[3]; \
+    const uint32_t s0 = (r)[4], s1 = (r)[5];                         \
+    const uint32_t wa = w[4 * (k)], wb = w[4 * (k) + 1];             \
+    const uint32_t wc = w[4 * (k) + 2], wd = w[4 * (k) + 3];         \
+    a00 = DW_SMLAD(wa, p0, a00);                                     \
+    a01 = DW_SMLAD(wb, p1, a01);                                     \
+    a10 = DW_SMLAD(wa, q0, a10);                                     \
+    a11 = DW_SMLAD(wb, q1, a11);                                     \
+    a00 = DW_SMLATB(wc, q0, a00);                                    \
+    a01 = DW_SMLATB(wd, q1, a01);                                    \
+    a10 = DW_SMLATB(wc, s0, a10);                                    \
+    a11 = DW_SMLATB(wd, s1, a11);                                    \
+    (r) += 4;                                                        \
+  } while (0)
+
+EM_INLINE void dw_mac_s2(const uint32_t **pr0, const uint32_t **pr1, const uint32_t **pr2,
+                         const uint32_t *w, int32_t acc[4]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  const uint32_t *r0 = *pr0, *r1 = *pr1, *r2 = *pr2;
+#if EM_NN_DSP
+  uint32_t p0, p1, wa, wb;
+#define DW_ASM_ROW(R, OFF_A, OFF_B)                           \
+  "ldrd %[p0], %[p1], [%[" R "]]\n\t"                          \
+  "ldrd %[wa], %[wb], [%[w], #" OFF_A "]\n\t"                  \
+  "smlad %[a00], %[wa], %[p0], %[a00]\n\t"                     \
+  "smlad %[a01], %[wb], %[p1], %[a01]\n\t"                     \
+  "ldrd %[p0], %[p1], [%[" R "], #8]\n\t"                      \
+  "smlad %[a10], %[wa], %[p0], %[a10]\n\t"                     \
+  "smlad %[a11], %[wb], %[p1], %[a11]\n\t"                     \
+  "ldrd %[wa], %[wb], [%[w], #" OFF_B "]\n\t"                  \
+  "smlatb %[a00], %[wa], %[p0], %[a00]\n\t"                    \
+  "smlatb %[a01], %[wb], %[p1], %[a01]\n\t"                    \
+  "ldrd %[p0], %[p1], [%[" R "], #16]!\n\t"                    \
+  "smlatb %[a10], %[wa], %[p0], %[a10]\n\t"                    \
+  "smlatb %[a11], %[wb], %[p1], %[a11]\n\t"
+  __asm__ volatile(DW_ASM_ROW("r0", "0", "8") DW_ASM_ROW("r1", "16", "24")
+                       DW_ASM_ROW("r2", "32", "40")
+                   : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                     [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [p0] "=&r"(p0),
+                     [p1] "=&r"(p1), [wa] "=&r"(wa), [wb] "=&r"(wb)
+                   : [w] "r"(w)
+                   : "memory");
+#undef DW_ASM_ROW
+#else
+  DW_ROW_S2(r0, 0);
+  DW_ROW_S2(r1, 1);
+  DW_ROW_S2(r2, 2);
+#endif
+  *pr0 = r0;
+  *pr1 = r1;
+  *pr2 = r2;
+  acc[0] = a00;
+  acc[1] = a01;
+  acc[2] = a10;
+  acc[3] = a11;
+}
+
 /* One output of channel pair (c0, c1); the single's pair is `next` words after
  * the window's pair; r0..r2 advance by one pair. */
 EM_INLINE void dw_mac_1(const uint32_t **pr0, const uint32_t **pr1, const uint32_t **pr2,
@@ -361,19 +426,26 @@ EM_INLINE void dw_cp(const em_fast_params_t *p, const em_chan_t *ch, int32_t c_n
                      const uint32_t *w, int8_t *o, int mode, int two_c) {
   const int32_t lo = p->act_min, hi = p->act_max;
   int32_t ox = 0;
-  if (stride == 1) {
-    for (; ox + 1 < out_w; ox += 2) {
-      int32_t acc[4] = {ch[0].bias, ch[1].bias, ch[0].bias, ch[1].bias};
-      dw_mac_s1(&r0, &r1, &r2, w, acc);
-      o[0] = dw_out(acc[0], &ch[0], mode, lo, hi);
-      o[c_n] = dw_out(acc[2], &ch[0], mode, lo, hi);
-      if (two_c) {
-        o[1] = dw_out(acc[1], &ch[1], mode, lo, hi);
-        o[c_n + 1] = dw_out(acc[3], &ch[1], mode, lo, hi);
-      }
-      o += 2 * c_n;
-    }
+  /* one loop per stride, each with its own constant (a shared loop costs more
+   * spills than the branch it saves) */
+#define DW_PAIRS(MAC)                                                        \
+  for (; ox + 1 < out_w; ox += 2) {                                          \
+    int32_t acc[4] = {ch[0].bias, ch[1].bias, ch[0].bias, ch[1].bias};      \
+    MAC(&r0, &r1, &r2, w, acc);                                              \
+    o[0] = dw_out(acc[0], &ch[0], mode, lo, hi);                             \
+    o[c_n] = dw_out(acc[2], &ch[0], mode, lo, hi);                           \
+    if (two_c) {                                                             \
+      o[1] = dw_out(acc[1], &ch[1], mode, lo, hi);                           \
+      o[c_n + 1] = dw_out(acc[3], &ch[1], mode, lo, hi);                     \
+    }                                                                        \
+    o += 2 * c_n;                                                            \
   }
+  if (stride == 1) {
+    DW_PAIRS(dw_mac_s1)
+  } else {
+    DW_PAIRS(dw_mac_s2)
+  }
+#undef DW_PAIRS
   const int32_t next = stride == 1 ? 4 : 2;
   for (; ox < out_w; ++ox) {
     int32_t acc[2] = {ch[0].bias, ch[1].bias};
