@@ -105,6 +105,14 @@ FAST += [
     for i, (h, w, f, pad, act, r) in enumerate([
         (9, 11, 8, "same", "relu6", (0.0, 1.0)), (10, 7, 5, "valid", None, (-1.0, 1.0)),
         (7, 12, 3, "same", "relu", (-3.0, 0.5)), (12, 9, 1, "valid", "relu6", (-0.25, 4.0))])]
+# Pointwise and 3x3 convolutions whose activation makes requantization mode 0 (the
+# assembly loop over channel pairs), with odd channel counts and pixel counts.
+FAST += [
+    {"input": [5, 7, 12], "seed": 130, "range": (0.0, 1.0),
+     "layers": [{"type": "conv", "filters": 7, "kernel": 1, "activation": "relu"},
+                {"type": "conv", "filters": 10, "kernel": 3, "activation": "relu"},
+                {"type": "conv", "filters": 1, "kernel": 1, "activation": "relu6"}]},
+]
 
 
 @pytest.mark.parametrize("idx", range(len(FAST)))
