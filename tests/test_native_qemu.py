@@ -105,13 +105,20 @@ FAST += [
     for i, (h, w, f, pad, act, r) in enumerate([
         (9, 11, 8, "same", "relu6", (0.0, 1.0)), (10, 7, 5, "valid", None, (-1.0, 1.0)),
         (7, 12, 3, "same", "relu", (-3.0, 0.5)), (12, 9, 1, "valid", "relu6", (-0.25, 4.0))])]
-# Pointwise and 3x3 convolutions whose activation makes requantization mode 0 (the
-# assembly loop over channel pairs), with odd channel counts and pixel counts.
+# Pointwise, 3x3 and 3x3 depthwise convolutions whose activation makes requantization
+# mode 0 (the assembly loops), with odd channel counts and widths, strides 1 and 2.
 FAST += [
     {"input": [5, 7, 12], "seed": 130, "range": (0.0, 1.0),
      "layers": [{"type": "conv", "filters": 7, "kernel": 1, "activation": "relu"},
                 {"type": "conv", "filters": 10, "kernel": 3, "activation": "relu"},
                 {"type": "conv", "filters": 1, "kernel": 1, "activation": "relu6"}]},
+    {"input": [13, 15, 7], "seed": 131, "range": (0.0, 1.0),
+     "layers": [{"type": "dwconv", "kernel": 3, "activation": "relu"},
+                {"type": "dwconv", "kernel": 3, "strides": 2, "activation": "relu"},
+                {"type": "conv", "filters": 6, "kernel": 1, "activation": "relu"},
+                {"type": "dwconv", "kernel": 3, "strides": 2, "padding": "valid",
+                 "activation": "relu6"},
+                {"type": "dwconv", "kernel": 3, "padding": "valid", "activation": "relu6"}]},
 ]
 
 

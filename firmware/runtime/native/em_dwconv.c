@@ -185,7 +185,7 @@ EM_INLINE uint32_t dw_pair(int32_t lo, int32_t hi) {
 }
 
 /* Builds the pair row of input row y (any integer) into dst. */
-static void dw_build_row(const em_fast_params_t *p, const em_dims_t *in_dims, const int8_t *image,
+EM_INLINE void dw_build_row(const em_fast_params_t *p, const em_dims_t *in_dims, const int8_t *image,
                          int32_t y, int32_t npairs, int32_t step, uint32_t *dst) {
   const int32_t w_n = in_dims->w, c_n = in_dims->c;
   const int32_t zp = p->input_zero_point;
@@ -214,6 +214,24 @@ static void dw_build_row(const em_fast_params_t *p, const em_dims_t *in_dims, co
                                               : zp4;
     uint32_t a0 = (uint32_t)__sxtb16(x0), b0 = em_sxtb16_ror8(x0);
     for (int32_t i = 0; i < npairs; ++i) {
+      if (step == 1 && j >= -1 && j + 1 < w_n) {
+        /* the second column inside the image: one load per pair, no bounds checks */
+        int32_t stop = i + (w_n - 1 - j);
+        if (stop > npairs) stop = npairs;
+        const int8_t *sp = s + (j + 1) * c_n;
+        j += stop - i;
+        for (; i < stop; ++i, sp += c_n, d0 += 2, d1 += 2) {
+          const uint32_t x1 = *(const em_uword_t *)(const void *)sp;
+          const uint32_t a1 = (uint32_t)__sxtb16(x1), b1 = em_sxtb16_ror8(x1);
+          d0[0] = em_pkhbt16(a0, a1);
+          d0[1] = em_pkhbt16(b0, b1);
+          d1[0] = em_pkhtb16(a1, a0);
+          d1[1] = em_pkhtb16(b1, b0);
+          a0 = a1;
+          b0 = b1;
+        }
+        if (i == npairs) break;
+      }
       const int32_t j1 = j + 1;
       uint32_t a1 = zpa, b1 = zpa;
       if ((uint32_t)j1 < (uint32_t)w_n) {
@@ -253,6 +271,17 @@ static void dw_build_row(const em_fast_params_t *p, const em_dims_t *in_dims, co
   if (c_n & 1) {
     uint32_t *d = dst + (size_t)(c2 - 1) * plane + 1;
     for (int32_t i = 0; i < npairs; ++i) d[2 * i] = 0;
+  }
+}
+
+/* dw_build_row compiled once per step, so that neither tests the step per pair */
+static void dw_build_row_any(const em_fast_params_t *p, const em_dims_t *in_dims,
+                             const int8_t *image, int32_t y, int32_t npairs, int32_t step,
+                             uint32_t *dst) {
+  if (step == 1) {
+    dw_build_row(p, in_dims, image, y, npairs, 1, dst);
+  } else {
+    dw_build_row(p, in_dims, image, y, npairs, 2, dst);
   }
 }
 
@@ -420,12 +449,141 @@ EM_INLINE void dw_mac_1(const uint32_t **pr0, const uint32_t **pr1, const uint32
   acc[1] = a1;
 }
 
+#if EM_NN_DSP
+/* The pairs of outputs of dw_cp for requantization mode 0 and two real channels,
+ * one function per stride in assembly: the products of dw_mac_s1 / dw_mac_s2 take
+ * twelve registers, and compiled C spills the requantization state around them;
+ * here the output pointer and its stride stay in r12 / lr and the channel
+ * parameters are read from *ch, about 70 instructions per four outputs. */
+typedef struct {
+  const uint32_t *r0, *r1, *r2, *w; /* pair rows of the kernel rows, filter */
+  int8_t *o;                        /* advanced by 2 * c_n per pair of outputs */
+  int32_t c_n;
+  const em_chan_t *ch;
+  int8_t *end; /* o after the last pair */
+} em_dw_job_t;
+
+void em_dw_pairs_s1_mode0(const em_dw_job_t *job);
+void em_dw_pairs_s2_mode0(const em_dw_job_t *job);
+
+/* r0 a00, r1 a01, r2 a10, r3 a11 (output, channel), r4-r6 pair rows, r7 filter,
+ * r8/r9 pair words, r10/r11 filter words, r12 output, lr c_n; [sp] ch, end. */
+__asm__(
+    "  .syntax unified\n"
+    "  .thumb\n"
+    ".macro em_dw_row_s1 R, OA, OB\n"
+    "  ldrd r8, r9, [\\R], #16\n"
+    "  ldrd r10, r11, [r7, #\\OA]\n"
+    "  smlad r0, r10, r8, r0\n"
+    "  smlad r1, r11, r9, r1\n"
+    "  smlatb r2, r8, r10, r2\n"
+    "  smlatb r3, r9, r11, r3\n"
+    "  ldrd r8, r9, [\\R]\n"
+    "  ldrd r10, r11, [r7, #\\OB]\n"
+    "  smlatb r0, r10, r8, r0\n"
+    "  smlatb r1, r11, r9, r1\n"
+    "  smlad r2, r10, r8, r2\n"
+    "  smlad r3, r11, r9, r3\n"
+    ".endm\n"
+    ".macro em_dw_row_s2 R, OA, OB\n"
+    "  ldrd r8, r9, [\\R]\n"
+    "  ldrd r10, r11, [r7, #\\OA]\n"
+    "  smlad r0, r10, r8, r0\n"
+    "  smlad r1, r11, r9, r1\n"
+    "  ldrd r8, r9, [\\R, #8]\n"
+    "  smlad r2, r10, r8, r2\n"
+    "  smlad r3, r11, r9, r3\n"
+    "  ldrd r10, r11, [r7, #\\OB]\n"
+    "  smlatb r0, r10, r8, r0\n"
+    "  smlatb r1, r11, r9, r1\n"
+    "  ldrd r8, r9, [\\R, #16]!\n"
+    "  smlatb r2, r10, r8, r2\n"
+    "  smlatb r3, r11, r9, r3\n"
+    ".endm\n"
+    ".macro em_dw_pairs NAME, ROW\n"
+    "  .section .text.\\NAME,\"ax\",%progbits\n"
+    "  .p2align 2\n"
+    "  .global \\NAME\n"
+    "  .type \\NAME, %function\n"
+    "  .thumb_func\n"
+    "\\NAME:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldm r0, {r4-r7}\n"
+    "  ldr r12, [r0, #16]\n"
+    "  ldr lr, [r0, #20]\n"
+    "  ldrd r8, r9, [r0, #24]\n"
+    "  sub sp, sp, #8\n"
+    "  strd r8, r9, [sp]\n"
+    "1:\n"
+    "  ldr r8, [sp]\n"
+    "  ldr r0, [r8]\n"
+    "  ldr r1, [r8, #16]\n"
+    "  mov r2, r0\n"
+    "  mov r3, r1\n"
+    "  \\ROW r4, 0, 8\n"
+    "  \\ROW r5, 16, 24\n"
+    "  \\ROW r6, 32, 40\n"
+    "  ldr r11, [sp]\n"
+    "  ldrd r8, r9, [r11, #4]\n"
+    "  ldr r10, [r11, #12]\n"
+    "  smmulr r0, r0, r8\n"
+    "  smmulr r2, r2, r8\n"
+    "  add r0, r0, r9\n"
+    "  add r2, r2, r9\n"
+    "  asr r0, r0, r10\n"
+    "  asr r2, r2, r10\n"
+    "  ssat r0, #8, r0\n"
+    "  ssat r2, #8, r2\n"
+    "  ldrd r8, r9, [r11, #20]\n"
+    "  ldr r10, [r11, #28]\n"
+    "  smmulr r1, r1, r8\n"
+    "  smmulr r3, r3, r8\n"
+    "  add r1, r1, r9\n"
+    "  add r3, r3, r9\n"
+    "  asr r1, r1, r10\n"
+    "  asr r3, r3, r10\n"
+    "  ssat r1, #8, r1\n"
+    "  ssat r3, #8, r3\n"
+    "  strb r0, [r12]\n"
+    "  strb r1, [r12, #1]\n"
+    "  add r12, r12, lr\n"
+    "  strb r2, [r12]\n"
+    "  strb r3, [r12, #1]\n"
+    "  add r12, r12, lr\n"
+    "  ldr r8, [sp, #4]\n"
+    "  cmp r12, r8\n"
+    "  bne 1b\n"
+    "  add sp, sp, #8\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size \\NAME, .-\\NAME\n"
+    ".endm\n"
+    "  em_dw_pairs em_dw_pairs_s1_mode0, em_dw_row_s1\n"
+    "  em_dw_pairs em_dw_pairs_s2_mode0, em_dw_row_s2\n"
+    "  .text\n");
+#endif
+
 /* All outputs of one output row for channel pair cp (two_c: both channels exist). */
 EM_INLINE void dw_cp(const em_fast_params_t *p, const em_chan_t *ch, int32_t c_n, int32_t out_w,
                      int32_t stride, const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
                      const uint32_t *w, int8_t *o, int mode, int two_c) {
   const int32_t lo = p->act_min, hi = p->act_max;
   int32_t ox = 0;
+#if EM_NN_DSP
+  if (mode == 0 && two_c && out_w >= 2) {
+    const int32_t pairs = out_w / 2;
+    const em_dw_job_t job = {r0, r1, r2, w, o, c_n, ch, o + (size_t)2 * c_n * pairs};
+    if (stride == 1) {
+      em_dw_pairs_s1_mode0(&job);
+    } else {
+      em_dw_pairs_s2_mode0(&job);
+    }
+    r0 += 4 * pairs;
+    r1 += 4 * pairs;
+    r2 += 4 * pairs;
+    o += (size_t)2 * c_n * pairs;
+    ox = 2 * pairs;
+  }
+#endif
   /* one loop per stride, each with its own constant (a shared loop costs more
    * spills than the branch it saves) */
 #define DW_PAIRS(MAC)                                                        \
@@ -499,7 +657,7 @@ void em_dwconv3x3_fast_s8(const em_fast_params_t *p, const em_chan_t *chan,
         const int32_t slot = (y + 3 + p->pad_h) % 3;
         uint32_t *dst = ring + (size_t)slot * row_words;
         if (held[slot] != y) {
-          dw_build_row(p, in_dims, image, y, npairs, step, dst);
+          dw_build_row_any(p, in_dims, image, y, npairs, step, dst);
           held[slot] = y;
         }
         rows[k] = dst;
