@@ -416,7 +416,7 @@ EM_INLINE void fast_channels(const em_fast_params_t *p, const em_chan_t *chan, i
   }
 }
 
-#if EM_NN_DSP
+#if EM_NN_ASM
 /* The full channel pairs of fast_channels for requantization mode 0, as one
  * function in assembly: the products take all fourteen free registers, so the
  * loop state lives in a stack frame laid out like this job, and the per-pair
@@ -436,7 +436,7 @@ void em_pw_pairs_mode0(const em_pw_job_t *job);
  * r4 column, r5 filter, r6 column end, r7 / r12 filter words, lr temporary,
  * r8-r11 column words. Frame: [sp] col, col_end, out0, out1, ch_end, ch. */
 __asm__(
-    "  .section .text.em_pw_pairs_mode0,\"ax\",%progbits\n"
+    "  .pushsection .text.em_pw_pairs_mode0,\"ax\",%progbits\n"
     "  .syntax unified\n"
     "  .thumb\n"
     "  .p2align 2\n"
@@ -523,7 +523,7 @@ __asm__(
     "  add sp, sp, #24\n"
     "  pop {r4-r11, pc}\n"
     "  .size em_pw_pairs_mode0, .-em_pw_pairs_mode0\n"
-    "  .text\n");
+    "  .popsection\n");
 #endif
 
 static void fast_channels_any(const em_fast_params_t *p, const em_chan_t *chan, int32_t out_c,
@@ -531,7 +531,7 @@ static void fast_channels_any(const em_fast_params_t *p, const em_chan_t *chan, 
                               int8_t *out0, int8_t *out1) {
   switch (p->flags & (EM_FAST_SIGNFIX | EM_FAST_CLAMP)) {
     case 0:
-#if EM_NN_DSP
+#if EM_NN_ASM
       if (out_c >= 2) {
         const int32_t pairs = out_c / 2;
         const em_pw_job_t job = {col, col + 2 * k8, out0, out1, chan + 2 * pairs, chan, filter};

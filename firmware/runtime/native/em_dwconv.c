@@ -449,7 +449,7 @@ EM_INLINE void dw_mac_1(const uint32_t **pr0, const uint32_t **pr1, const uint32
   acc[1] = a1;
 }
 
-#if EM_NN_DSP
+#if EM_NN_ASM
 /* The pairs of outputs of dw_cp for requantization mode 0 and two real channels,
  * one function per stride in assembly: the products of dw_mac_s1 / dw_mac_s2 take
  * twelve registers, and compiled C spills the requantization state around them;
@@ -501,7 +501,7 @@ __asm__(
     "  smlatb r3, r11, r9, r3\n"
     ".endm\n"
     ".macro em_dw_pairs NAME, ROW\n"
-    "  .section .text.\\NAME,\"ax\",%progbits\n"
+    "  .pushsection .text.\\NAME,\"ax\",%progbits\n"
     "  .p2align 2\n"
     "  .global \\NAME\n"
     "  .type \\NAME, %function\n"
@@ -556,10 +556,10 @@ __asm__(
     "  add sp, sp, #8\n"
     "  pop {r4-r11, pc}\n"
     "  .size \\NAME, .-\\NAME\n"
+    "  .popsection\n"
     ".endm\n"
     "  em_dw_pairs em_dw_pairs_s1_mode0, em_dw_row_s1\n"
-    "  em_dw_pairs em_dw_pairs_s2_mode0, em_dw_row_s2\n"
-    "  .text\n");
+    "  em_dw_pairs em_dw_pairs_s2_mode0, em_dw_row_s2\n");
 #endif
 
 /* All outputs of one output row for channel pair cp (two_c: both channels exist). */
@@ -568,7 +568,7 @@ EM_INLINE void dw_cp(const em_fast_params_t *p, const em_chan_t *ch, int32_t c_n
                      const uint32_t *w, int8_t *o, int mode, int two_c) {
   const int32_t lo = p->act_min, hi = p->act_max;
   int32_t ox = 0;
-#if EM_NN_DSP
+#if EM_NN_ASM
   if (mode == 0 && two_c && out_w >= 2) {
     const int32_t pairs = out_w / 2;
     const em_dw_job_t job = {r0, r1, r2, w, o, c_n, ch, o + (size_t)2 * c_n * pairs};

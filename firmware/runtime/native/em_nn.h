@@ -4,9 +4,9 @@
  * C99, no heap, no hidden state, no floating point. One function per operator and
  * data type; every parameter is passed explicitly in small structs, which the code
  * generator (edgemb/export/native.py) emits as `static const` data. Tensors are
- * NHWC. On Arm cores with the DSP extension (__ARM_FEATURE_DSP, e.g. Cortex-M4/M7/
- * M33) the convolutions use SIMD multiply-accumulates; elsewhere a portable C path
- * computes the same integers.
+ * NHWC. On Arm cores with the DSP extension in Thumb state (__ARM_FEATURE_DSP and
+ * __thumb2__, e.g. Cortex-M4/M7/M33) the convolutions use SIMD multiply-accumulates
+ * and some loops are assembly; elsewhere a portable C path computes the same integers.
  */
 #ifndef EDGEMB_EM_NN_H
 #define EDGEMB_EM_NN_H

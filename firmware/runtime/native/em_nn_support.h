@@ -6,12 +6,18 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(EM_NN_PORTABLE)
+/* The assembly assumes Thumb-2 (register pairs of LDRD are free there, not in Arm
+ * state), so a DSP core running Arm code (Cortex-A) takes the portable path. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && \
+    !defined(EM_NN_PORTABLE)
 #define EM_NN_DSP 1
 #include <arm_acle.h>
 #else
 #define EM_NN_DSP 0
 #endif
+
+/* Whole kernel loops as assembly functions (the DSP path only) */
+#define EM_NN_ASM EM_NN_DSP
 
 #if defined(__GNUC__)
 #define EM_INLINE static inline __attribute__((always_inline))
