@@ -56,6 +56,12 @@ def main(verbose: bool) -> None:
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Train on at most N images (validation and test: N/5 each).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Random flips, shifts and zooms of the training images. A short training "
+              "learns faster without them.")
+@click.option("--low-res-epochs", type=click.IntRange(0), default=0, show_default=True,
+              help="Progressive resizing: train the first N epochs at half the input size "
+              "(about 3x faster each), the rest at full size.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]),
               default="default", show_default=True, help="tf.distribute strategy.")
 @click.option("--skip-bad", is_flag=True, help="Leave unreadable images out (counted).")

@@ -30,6 +30,8 @@ class RunSettings:
     limit: int | None = None
     epochs: int = 0
     batch_size: int = 64
+    augment: bool = True
+    low_res_epochs: int = 0
     extra: dict = field(default_factory=dict)
 
 

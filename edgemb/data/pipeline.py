@@ -53,8 +53,9 @@ def augmenter(seed: int) -> tf.keras.Sequential:
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, size: int, batch_size: int,
-                 training: bool, seed: int = 0) -> tf.data.Dataset:
-    """A cached, prefetched tf.data pipeline; augmented and shuffled when training."""
+                 training: bool, seed: int = 0, augment: bool = True) -> tf.data.Dataset:
+    """A cached, prefetched tf.data pipeline; shuffled when training, and
+    augmented too unless `augment` is off."""
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     ds = ds.batch(1024).map(lambda x, y: (model_pixels(x, size), y), num_parallel_calls=AUTOTUNE)
     # unbatch loses the cardinality; Keras needs it to size epochs without warnings.
@@ -62,9 +63,9 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, size: int, batch_size: 
     if training:
         ds = ds.shuffle(min(len(labels), 20_000), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    if training:
-        augment = augmenter(seed)
-        ds = ds.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+    if training and augment:
+        transform = augmenter(seed)
+        ds = ds.map(lambda x, y: (transform(tf.cast(x, tf.float32), training=True), y),
                     num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
