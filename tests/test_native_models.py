@@ -71,13 +71,19 @@ def test_arena_smaller_than_tflm(model):
     name, b = model
     s = native_summary(b)
     tflm = harness.tflm_min_arena(b)
-    assert s["arena_bytes"] < tflm, (name, s["arena_bytes"], tflm)
+    # overlapping outputs with their inputs keeps every MobileNet under 60 % of TFLM
+    assert s["arena_bytes"] <= 0.6 * tflm, (name, s["arena_bytes"], tflm)
     m = read_tflite(b)
-    # no plan can beat the largest single step's input plus output
-    biggest = max(m.tensors[m.operators[p["tflite_index"]].inputs[0]].nbytes
-                  + p["output_bytes"] for p in s["ops"] if not p["aliased"]
+
+    def need(p):  # an overlapped step holds at least its larger tensor, others both
+        i = m.tensors[m.operators[p["tflite_index"]].inputs[0]].nbytes
+        return max(i, p["output_bytes"]) if p["overlapped"] else i + p["output_bytes"]
+
+    # no plan can beat the largest single step's input plus output (or their union)
+    biggest = max(need(p) for p in s["ops"] if not p["aliased"]
                   and m.operators[p["tflite_index"]].inputs[0] not in m.inputs)
     assert s["arena_bytes"] >= biggest
+    assert any(p["overlapped"] for p in s["ops"])
 
 
 def test_planner_random():

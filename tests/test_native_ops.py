@@ -170,6 +170,32 @@ def first_layer_recipes(draw):
             "layers": [layer]}
 
 
+@st.composite
+def overlap_chain_recipes(draw):
+    """Layers that run with their output over their input (planner overlap rules):
+    depthwise at stride 1 and 2, widening and narrowing 1x1 convolutions, odd pixel
+    counts and channel counts included."""
+    act = draw(st.sampled_from(ACTS))
+    return {"input": image(draw, max_hw=11, max_c=6), "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)),
+            "layers": [{"type": "conv", "filters": draw(st.integers(2, 9)), "kernel": 1},
+                       {"type": "dwconv", "kernel": 3, "activation": act},
+                       {"type": "conv", "filters": draw(st.integers(8, 20)), "kernel": 1,
+                        "activation": act},
+                       {"type": "dwconv", "kernel": 3, "strides": 2, "activation": act},
+                       {"type": "conv", "filters": draw(st.integers(1, 7)), "kernel": 1}]}
+
+
+@given(overlap_chain_recipes())
+@settings_for(8)
+def test_overlapped_chains(tmp_path_factory, objs, recipe):
+    from edgemb.export.native import native_summary
+
+    ops = native_summary(models.tflite_model(recipe))["ops"]
+    assert sum(p["overlapped"] for p in ops) >= 2, [(p["op"], p["overlapped"]) for p in ops]
+    check(recipe, tmp_path_factory.getbasetemp() / "chain", objs)
+
+
 @given(first_layer_recipes())
 @settings_for(8)
 def test_conv2d_first_layer(tmp_path_factory, objs, recipe):

@@ -41,6 +41,13 @@ SMALL = [
                 {"type": "add_branch", "op": "mul"},
                 {"type": "maxpool", "pool": 2, "padding": "same"}, {"type": "flatten"},
                 {"type": "dense", "units": 10}, {"type": "softmax"}]},
+    # every step after the first overlaps its input (63 pixels: a lone last pixel)
+    {"input": [9, 7, 6], "seed": 24, "range": (-1.0, 1.0),
+     "layers": [{"type": "conv", "filters": 8, "kernel": 1, "activation": "relu6"},
+                {"type": "dwconv", "kernel": 3, "activation": "relu6"},
+                {"type": "conv", "filters": 14, "kernel": 1},
+                {"type": "dwconv", "kernel": 3, "strides": 2, "activation": "relu"},
+                {"type": "conv", "filters": 5, "kernel": 1}]},
 ]
 
 

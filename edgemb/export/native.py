@@ -126,6 +126,48 @@ def fast_channels(bias_eff, abs_weight_sums, mults, shifts, out_zp: int, lo: int
     return rows, flags
 
 
+# ---------------------------------------------------------------------------
+# Overlap rules: how far an operator's output may run into its input's bytes
+# (planner.Overlap: offset(out) - offset(in) <= max_shift). Each follows the exact
+# order of reads and writes of the kernels the generator may pick for the layer;
+# tests/test_native_planner.py replays those orders byte by byte.
+
+NO_LIMIT = 1 << 40  # every input byte is read before the first output byte is written
+
+
+def pointwise_max_shift(pixels: int, in_c: int, out_c: int) -> int:
+    """A 1x1 stride-1 unpadded CONV_2D (em_conv_s8 and em_conv_fast_s8, C and assembly)
+    takes output pixels in pairs: it copies both pixels' inputs (pixel i at bytes
+    [i * in_c, (i + 1) * in_c), read directly or through the gather row) into the
+    scratch column, and only then writes both pixels' out_c outputs; a lone last pixel
+    is read, then written. So after the pair that ends at pixel n (n even, n < pixels)
+    writes bytes up to shift + n * out_c, the bytes still to be read start at
+    n * in_c: shift <= n * (in_c - out_c) for every such n. With out_c <= in_c that
+    is shift <= 2 * (in_c - out_c) (the output may start where the input starts);
+    with out_c > in_c the last such n binds, and an output that ends where the input
+    ends (shift = pixels * (in_c - out_c)) always fits."""
+    ends = range(2, pixels, 2)
+    if not ends:
+        return NO_LIMIT
+    n = ends[0] if out_c <= in_c else ends[-1]
+    return n * (in_c - out_c)
+
+
+def dw_ring_max_shift(in_h: int, in_row: int, out_h: int, out_row: int, stride: int,
+                      pad_h: int) -> int:
+    """em_dwconv3x3_fast_s8 (batch 1) copies each input row once into its three-row
+    ring of pair rows and writes output row oy (bytes [oy, oy + 1) * out_row) only
+    after the ring holds all three of its kernel rows, oy * stride - pad_h + 0..2; rows
+    already in the ring are never read again (stride 1 and 2 build each row once). So
+    writing row oy must leave input rows from y = oy * stride - pad_h + 3 on intact:
+    shift + (oy + 1) * out_row <= y * in_row whenever y < in_h. At stride 1 with
+    padding 1 that is one input row of slack: the output may start where the input
+    starts."""
+    shifts = [(oy * stride - pad_h + 3) * in_row - (oy + 1) * out_row
+              for oy in range(out_h) if oy * stride - pad_h + 3 < in_h]
+    return min(shifts, default=NO_LIMIT)
+
+
 def _chan_array(name: str, rows) -> str:
     body = ",\n  ".join("{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows)
     return f"static const em_chan_t {name}[{len(rows)}] = {{\n  {body}\n}};\n"
@@ -182,6 +224,7 @@ class _Node:
     weights_bytes: int = 0
     alias: tuple[int, int] | None = None  # (output tensor, input tensor) sharing storage
     in_place: bool = False  # output may take the storage of reads[0]
+    overlap: int | None = None  # output may overlap reads[0] up to this shift (planner.Overlap)
     fast: bool = False  # uses a fast kernel (em_conv_fast_s8, em_dwconv3x3_fast_s8)
 
 
@@ -317,6 +360,8 @@ class _Generator:
         bias_eff = _wrap32(bias_raw)
         lo, hi = activation_range(o.get("fused_activation_function"), out)
         pad_h, pad_w = compute_padding(sh, ih, kh, oh), compute_padding(sw, iw, kw, ow)
+        if kh == kw == 1 and sh == sw == 1 and pad_h == pad_w == 0:
+            n.overlap = pointwise_max_shift(nb * oh * ow, ic, oc)
         if self.fast:
             mults, shifts = self._conv_quant(op, n, name, inp, w, out,
                                              per_tensor_float_product=False, emit=False)
@@ -470,6 +515,9 @@ class _Generator:
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
         n.scratch = 3 * (oc2 // 2) * (ow + 2 if sh == 1 else ow + 1) * 8
         n.fast = True
+        if nb == 1:
+            n.overlap = dw_ring_max_shift(ih, iw * ic, oh, ow * oc, sh,
+                                          compute_padding(sh, ih, 3, oh))
         return True
 
     def op_fully_connected(self, op: Operator, n: _Node, name: str):
@@ -741,6 +789,15 @@ class _Generator:
                 root[dst] = src
                 first[src] = min(first[src], first.pop(dst))
                 last[src] = max(last[src], last.pop(dst))
+        # overlaps: an output may run into its input's bytes as its kernel's rule allows
+        # (only where the input dies at that step and is not the caller's buffer)
+        overlaps: dict[int, planner.Overlap] = {}  # by step
+        for k, nd in enumerate(nodes):
+            if nd.overlap is None:
+                continue
+            src, dst = find(nd.reads[0]), find(nd.writes[0])
+            if src != input_root and src != dst and last[src] == k and first[dst] == k:
+                overlaps[k] = planner.Overlap(f"t{dst}", f"t{src}", nd.overlap)
         buffers = []
         for r in sorted(first):
             if r == input_root:
@@ -749,8 +806,12 @@ class _Generator:
         for k, nd in enumerate(nodes):
             if nd.scratch:
                 buffers.append(planner.Buffer(f"s{k}", nd.scratch, k, k))
-        plan = planner.plan(buffers, ALIGN)
-        planner.check(buffers, plan)
+        plan = planner.plan(buffers, ALIGN, list(overlaps.values()))
+        planner.check(buffers, plan, list(overlaps.values()))
+        size = {b.name: b.size for b in buffers}
+        overlapped = {k for k, o in overlaps.items()  # steps whose output shares input bytes
+                      if plan.offsets[o.out] < plan.offsets[o.inp] + size[o.inp]
+                      and plan.offsets[o.inp] < plan.offsets[o.out] + size[o.out]}
 
         def ptr(ti: int, const: bool) -> str:
             r = find(ti)
@@ -781,6 +842,7 @@ class _Generator:
                 "output_bytes": out_tensor.nbytes, "scratch_bytes": nd.scratch,
                 "weights_bytes": nd.weights_bytes,
                 "aliased": bool(nd.alias) or find(nd.writes[0]) == find(nd.reads[0]),
+                "overlapped": k in overlapped,
                 "fast": nd.fast,
             })
         out_ptr = ptr(m.outputs[0], True)
