@@ -59,9 +59,8 @@ def main(verbose: bool) -> None:
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Random flips, shifts and zooms of the training images. A short training "
               "learns faster without them.")
-@click.option("--low-res-epochs", type=click.IntRange(0), default=0, show_default=True,
-              help="Progressive resizing: train the first N epochs at half the input size "
-              "(about 3x faster each), the rest at full size.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3,
+              show_default=True, help="Adam's initial rate; it decays on a cosine to 1 %.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]),
               default="default", show_default=True, help="tf.distribute strategy.")
 @click.option("--skip-bad", is_flag=True, help="Leave unreadable images out (counted).")

@@ -31,7 +31,7 @@ class RunSettings:
     epochs: int = 0
     batch_size: int = 64
     augment: bool = True
-    low_res_epochs: int = 0
+    learning_rate: float = 2e-3
     extra: dict = field(default_factory=dict)
 
 

@@ -13,7 +13,6 @@ from edgemb import ui
 from edgemb.data.pipeline import make_dataset
 from edgemb.data.source import ImageSet, load_source
 from edgemb.data.split import Split, load_split, make_split, save_split
-from edgemb.errors import EdgembError
 from edgemb.model import training
 from edgemb.model.builders import build_model
 from edgemb.model.stats import model_stats
@@ -32,7 +31,7 @@ class TrainOptions:
     batch_size: int = 64
     limit: int | None = None
     augment: bool = True
-    low_res_epochs: int = 0
+    learning_rate: float = training.LEARNING_RATE
     seed: int = 0
     strategy: str = "default"
     skip_bad: bool = False
@@ -46,23 +45,7 @@ def load_run_data(run: RunFolder, settings: RunSettings, skip_bad: bool = False
     return data, load_split(data, run.require(run.split_file, "edgemb train"))
 
 
-MIN_SIZE = 32  # keras.applications' smallest MobileNet input
-
-
-def check_options(options: TrainOptions) -> None:
-    if options.low_res_epochs and options.low_res_epochs >= options.epochs:
-        raise EdgembError(
-            f"--low-res-epochs {options.low_res_epochs} leaves no epoch at full size out of "
-            f"--epochs {options.epochs}: give at most {options.epochs - 1}")
-    if options.low_res_epochs and low_res_size(options.size) < MIN_SIZE:
-        raise EdgembError(
-            f"--low-res-epochs trains at half of --size {options.size}, "
-            f"{low_res_size(options.size)} pixels, below the smallest MobileNet input "
-            f"({MIN_SIZE}): use --size {2 * MIN_SIZE} or more, or no low-resolution epochs")
-
-
 def train(options: TrainOptions, run: RunFolder) -> dict:
-    check_options(options)
     data = load_source(options.data, options.size, skip_bad=options.skip_bad)
     for note in data.notes:
         ui.info(f"[yellow]{options.data}: {note}[/yellow]")
@@ -70,7 +53,7 @@ def train(options: TrainOptions, run: RunFolder) -> dict:
         dataset=options.data, arch=options.arch, alpha=options.alpha, size=options.size,
         labels=data.class_names, seed=options.seed, limit=options.limit,
         epochs=options.epochs, batch_size=options.batch_size, augment=options.augment,
-        low_res_epochs=options.low_res_epochs)
+        learning_rate=options.learning_rate)
     if options.fresh:
         run.clear()
     run.check_compatible(settings)
@@ -81,42 +64,25 @@ def train(options: TrainOptions, run: RunFolder) -> dict:
     ui.info(f"{options.data}: {len(data.class_names)} classes; train {len(split.train)}, "
             f"validation {len(split.validation)}, test {len(split.test)} images")
 
-    _print_model_stats(build_model(options.arch, len(data.class_names), options.alpha,
-                                   options.size), options)
-    stages = _stages(options, data, split)
+    def factory():
+        return build_model(options.arch, len(data.class_names), options.alpha, options.size)
+
+    _print_model_stats(factory(), options)
+    train_ds = make_dataset(data.images[split.train], data.labels[split.train], options.size,
+                            options.batch_size, training=True, seed=options.seed,
+                            augment=options.augment)
+    val_ds = make_dataset(data.images[split.validation], data.labels[split.validation],
+                          options.size, options.batch_size, training=False)
     plan = training.FitPlan(options.epochs, math.ceil(len(split.train) / options.batch_size),
-                            run.checkpoint_file, run.checkpoint_state)
+                            run.checkpoint_file, run.checkpoint_state, options.learning_rate)
     started = time.monotonic()
-    model, history, resumed_from = _fit_with_progress(stages, plan, options)
+    model, history, resumed_from = _fit_with_progress(factory, train_ds, val_ds, plan, options)
     seconds = time.monotonic() - started
     model.save(run.model_file)
     return _evaluate(model, data, split, run, history, {
         "train_seconds": seconds, "resumed_from_epoch": resumed_from,
         "epochs_run": len(history.get("loss", [])) - resumed_from,
         "seconds_per_epoch": seconds / max(len(history.get("loss", [])) - resumed_from, 1)})
-
-
-def _stages(options: TrainOptions, data: ImageSet, split: Split) -> list[training.Stage]:
-    """The full-size stage, after `low_res_epochs` at half the input size if asked."""
-    sizes = [(options.low_res_epochs, low_res_size(options.size))] if options.low_res_epochs else []
-    sizes.append((options.epochs, options.size))
-    stages = []
-    for end_epoch, size in sizes:
-        def factory(size=size):
-            return build_model(options.arch, len(data.class_names), options.alpha, size)
-
-        stages.append(training.Stage(
-            end_epoch, size, factory,
-            make_dataset(data.images[split.train], data.labels[split.train], size,
-                         options.batch_size, training=True, seed=options.seed,
-                         augment=options.augment),
-            make_dataset(data.images[split.validation], data.labels[split.validation], size,
-                         options.batch_size, training=False)))
-    return stages
-
-
-def low_res_size(size: int) -> int:
-    return size // 2
 
 
 def _print_model_stats(model, options: TrainOptions) -> None:
@@ -129,7 +95,7 @@ def _print_model_stats(model, options: TrainOptions) -> None:
                      ]))
 
 
-def _fit_with_progress(stages, plan, options):
+def _fit_with_progress(factory, train_ds, val_ds, plan, options):
     strategy = training.distribution_strategy(options.strategy)
     start, _ = training.completed_epochs(plan)
     if start:
@@ -150,7 +116,7 @@ def _fit_with_progress(stages, plan, options):
                 f"{logs.get('val_accuracy', 0):.4f}")
 
         callback = training.ProgressCallback(on_batch, on_epoch)
-        return training.fit(stages, plan, strategy, [callback])
+        return training.fit(factory, train_ds, val_ds, plan, strategy, [callback])
 
 
 def _evaluate(model, data: ImageSet, split: Split, run: RunFolder, history: dict,

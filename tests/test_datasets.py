@@ -136,3 +136,21 @@ def test_non_image_files_are_ignored_with_a_count(tmp_path):
     data = load_folder(tmp_path, 32)
     assert len(data) == 6
     assert data.notes == ["ignored 2 non-image file(s)"]
+
+
+def test_training_pipeline_augments_only_when_asked():
+    """Without augmentation the training batches hold exactly the normalized pixels
+    (shuffled); with it, the same images come out transformed."""
+    from edgemb.data.pipeline import make_dataset
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(12) % 2
+
+    def batches(augment):
+        ds = make_dataset(images, labels, 32, 4, training=True, seed=1, augment=augment)
+        return np.concatenate([x.numpy() for x, _ in ds])
+
+    expected = sorted(((images.astype(np.float32) - 128) / 128).reshape(12, -1).tolist())
+    assert sorted(batches(False).reshape(12, -1).tolist()) == expected
+    assert sorted(batches(True).reshape(12, -1).tolist()) != expected

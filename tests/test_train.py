@@ -22,7 +22,7 @@ def small_options(data, **overrides):
 
 def test_short_training_writes_every_artifact(pattern_folder, tmp_path):
     run = RunFolder(tmp_path / "run")
-    metrics = train(small_options(pattern_folder), run)
+    metrics = train(small_options(pattern_folder, learning_rate=1e-3, augment=False), run)
     for artifact in (run.settings_file, run.split_file, run.labels_file, run.model_file,
                      run.history_file, run.metrics_file, run.curves_plot, run.confusion_plot,
                      run.checkpoint_file):
@@ -37,6 +37,10 @@ def test_short_training_writes_every_artifact(pattern_folder, tmp_path):
     assert run.curves_plot.read_bytes()[:4] == b"\x89PNG"
     split = json.loads(run.split_file.read_text())
     assert not set(split["train"]) & set(split["test"])
+    settings = run.read_settings()
+    assert (settings.learning_rate, settings.augment) == (1e-3, False)
+    optimizer = training.keras.models.load_model(run.checkpoint_file).optimizer.get_config()
+    assert optimizer["learning_rate"]["config"]["initial_learning_rate"] == 1e-3
 
 
 class Interrupt(training.keras.callbacks.Callback):
@@ -52,8 +56,8 @@ def test_interrupted_training_resumes_from_the_last_epoch(pattern_folder, tmp_pa
     run = RunFolder(tmp_path / "run")
     real_fit = training.fit
 
-    def fit_then_interrupt(stages, plan, strategy, callbacks):
-        return real_fit(stages, plan, strategy, [*callbacks, Interrupt()])
+    def fit_then_interrupt(factory, train_ds, val_ds, plan, strategy, callbacks):
+        return real_fit(factory, train_ds, val_ds, plan, strategy, [*callbacks, Interrupt()])
 
     monkeypatch.setattr(training, "fit", fit_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
@@ -66,59 +70,6 @@ def test_interrupted_training_resumes_from_the_last_epoch(pattern_folder, tmp_pa
     assert metrics["timing"]["resumed_from_epoch"] == 1
     assert metrics["timing"]["epochs_run"] == 2
     assert len(json.loads(run.history_file.read_text())["loss"]) == 3
-
-
-def test_low_resolution_epochs_hand_weights_and_optimizer_to_the_full_size(
-        pattern_folder, tmp_path, monkeypatch):
-    """Interrupted right after the half-size epoch, the rerun goes on at full size
-    from that epoch's weights and Adam state, and the saved model is full size."""
-    run = RunFolder(tmp_path / "run")
-    real_fit = training.fit
-    monkeypatch.setattr(training, "fit", lambda stages, plan, strategy, callbacks: real_fit(
-        stages, plan, strategy, [*callbacks, Interrupt()]))
-    options = small_options(pattern_folder, size=64, epochs=2, low_res_epochs=1)
-    with pytest.raises(KeyboardInterrupt):
-        train(options, run)
-    half = training.keras.models.load_model(run.checkpoint_file)
-    assert half.input_shape == (None, 32, 32, 3)
-
-    monkeypatch.setattr(training, "fit", real_fit)
-    handed_over = {}
-    real_resized = training.resized
-
-    def spy(source, target, plan):
-        model = real_resized(source, target, plan)
-        handed_over["iterations"] = int(model.optimizer.iterations.numpy())
-        handed_over["kernel"] = np.array_equal(model.get_weights()[0], source.get_weights()[0])
-        return model
-
-    monkeypatch.setattr(training, "resized", spy)
-    metrics = train(options, run)
-    assert metrics["timing"]["resumed_from_epoch"] == 1
-    assert handed_over == {"iterations": int(half.optimizer.iterations.numpy()), "kernel": True}
-    assert handed_over["iterations"] > 0
-    assert training.keras.models.load_model(run.model_file).input_shape == (None, 64, 64, 3)
-    assert len(json.loads(run.history_file.read_text())["loss"]) == 2
-
-
-@pytest.mark.parametrize("overrides, message", [
-    (dict(epochs=2, low_res_epochs=2), "--low-res-epochs 2 leaves no epoch at full size out of "
-     "--epochs 2: give at most 1"),
-    (dict(size=48, low_res_epochs=1), "--low-res-epochs trains at half of --size 48, 24 pixels, "
-     "below the smallest MobileNet input (32): use --size 64 or more, or no low-resolution "
-     "epochs"),
-])
-def test_impossible_low_resolution_epochs_are_refused(pattern_folder, tmp_path, overrides, message):
-    result = CliRunner().invoke(main, ["train", "--data", str(pattern_folder), "--run",
-                                       str(tmp_path / "run"), *_flags(overrides)])
-    assert result.exit_code != 0
-    assert message in " ".join(result.output.split())
-    assert not (tmp_path / "run").exists()
-
-
-def _flags(overrides: dict) -> list[str]:
-    return [item for key, value in overrides.items()
-            for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
 def test_run_folder_of_another_architecture_is_refused(pattern_folder, tmp_path):

@@ -21,6 +21,7 @@ class FitPlan:
     steps_per_epoch: int
     checkpoint_file: Path
     checkpoint_state: Path
+    learning_rate: float = LEARNING_RATE
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
@@ -38,7 +39,7 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 def compile_model(model: keras.Model, plan: FitPlan) -> None:
     schedule = keras.optimizers.schedules.CosineDecay(
-        LEARNING_RATE, decay_steps=max(plan.epochs * plan.steps_per_epoch, 1), alpha=0.01)
+        plan.learning_rate, decay_steps=max(plan.epochs * plan.steps_per_epoch, 1), alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
@@ -91,66 +92,24 @@ class ProgressCallback(keras.callbacks.Callback):
         self.on_epoch(epoch, logs or {})
 
 
-@dataclass
-class Stage:
-    """Epochs up to `end_epoch` trained at one input size (progressive resizing:
-    early epochs at a lower resolution cost a fraction of the time, and the
-    weights of a MobileNet do not depend on its input size)."""
+def fit(model_factory: Callable[[], keras.Model], train_ds, val_ds, plan: FitPlan,
+        strategy: tf.distribute.Strategy, callbacks: list) -> tuple[keras.Model, dict, int]:
+    """Trains from scratch or resumes from the last checkpoint.
 
-    end_epoch: int
-    size: int
-    model_factory: Callable[[], keras.Model]
-    train_ds: tf.data.Dataset
-    val_ds: tf.data.Dataset
-
-
-def fit(stages: list[Stage], plan: FitPlan, strategy: tf.distribute.Strategy,
-        callbacks: list) -> tuple[keras.Model, dict, int]:
-    """Trains from scratch or resumes from the last checkpoint, stage by stage.
-
-    Returns the model of the last stage (best validation weights of that
-    stage), the full history and the epoch training started from (0 when
-    nothing was resumed). Early stopping acts in the last stage only, so the
-    model returned always has the final input size.
+    Returns the model (best validation weights), the full history and the epoch
+    training started from (0 when nothing was resumed).
     """
     start, history = completed_epochs(plan)
-    resumed_from = start
-    model = None
-    if start:
-        with strategy.scope():
+    with strategy.scope():
+        if start:
             model = keras.models.load_model(plan.checkpoint_file)
-    for index, stage in enumerate(stages):
-        if start >= stage.end_epoch and index < len(stages) - 1:
-            continue
-        with strategy.scope():
-            if model is None:
-                model = stage.model_factory()
-                compile_model(model, plan)
-            elif model.input_shape[1] != stage.size:
-                model = resized(model, stage.model_factory(), plan)
-        last = index == len(stages) - 1
-        extra = [keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=EARLY_STOPPING_PATIENCE,
-            restore_best_weights=True)] if last else []
-        if start < stage.end_epoch:
-            model.fit(stage.train_ds, validation_data=stage.val_ds, epochs=stage.end_epoch,
-                      initial_epoch=start, verbose=0, shuffle=False,
-                      callbacks=[*callbacks, EpochCheckpoint(plan, history), *extra])
-            start = stage.end_epoch
-    return model, history, resumed_from
-
-
-def resized(source: keras.Model, target: keras.Model, plan: FitPlan) -> keras.Model:
-    """`target` (the same network at another input size) with the weights and
-    the optimizer state of `source`, so the schedule and Adam's moments go on."""
-    compile_model(target, plan)
-    target.set_weights(source.get_weights())
-    target.optimizer.build(target.trainable_variables)
-    theirs = source.optimizer.variables
-    mine = target.optimizer.variables
-    if len(mine) != len(theirs):
-        raise ValueError(f"optimizer state of {len(theirs)} variables does not fit "
-                         f"{len(mine)}: not the same network")
-    for variable, value in zip(mine, theirs, strict=True):
-        variable.assign(value)
-    return target
+        else:
+            model = model_factory()
+            compile_model(model, plan)
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=EARLY_STOPPING_PATIENCE,
+                                         restore_best_weights=True)
+    if start < plan.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=plan.epochs, initial_epoch=start,
+                  verbose=0, shuffle=False,
+                  callbacks=[*callbacks, EpochCheckpoint(plan, history), stop])
+    return model, history, start
