@@ -10,9 +10,15 @@ from edgemb import ui
 from edgemb.errors import EdgembError
 from edgemb.run import RunFolder
 
-# A quick training that still generalises: the trade-off measured on a 2-core machine.
-QUICK_LIMIT = 20_000
-QUICK_EPOCHS = 5
+# A quick training that still generalises, measured on a 2-core machine: 12,000
+# images, 3 epochs in under 5 minutes, about 85 % on the test split. TensorFlow
+# keeps one core busy with this network, so the budget is about 36,000 image
+# passes; small batches and a high rate make the most of them, and augmentation
+# only slows learning down this early.
+QUICK_LIMIT = 12_000
+QUICK_EPOCHS = 3
+QUICK_BATCH_SIZE = 32
+QUICK_LEARNING_RATE = 5e-3
 VERIFY_SAMPLES = 200
 TARGET = "mps2-an386"
 RUNTIME = "native"
@@ -48,7 +54,8 @@ def demo(run: RunFolder, limit: int = QUICK_LIMIT, epochs: int = QUICK_EPOCHS,
 
     stages = StageTimes()
     metrics = stages.run("train", lambda: train(
-        TrainOptions(limit=limit, epochs=epochs), run))
+        TrainOptions(limit=limit, epochs=epochs, batch_size=QUICK_BATCH_SIZE,
+                     learning_rate=QUICK_LEARNING_RATE, augment=False), run))
     report = stages.run("quantize", lambda: quantize(
         run, QuantizeOptions(eval_samples=samples)))
     built = stages.run("build", lambda: build(run, TARGET, RUNTIME))
