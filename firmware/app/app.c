@@ -57,9 +57,27 @@ static int8_t output[EM_APP_MAX_OUTPUT_BYTES];
 static uint32_t op_ticks[EM_APP_MAX_OPS];
 static uint8_t op_codes[EM_APP_MAX_OPS];
 
+static uint8_t tx_chunk[EM_APP_TX_CHUNK];
+static size_t tx_len;
+
+static void tx_flush(void) {
+  if (tx_len > 0u) em_serial_write(tx_chunk, tx_len);
+  tx_len = 0;
+}
+
+/* The encoder's sink. Only a frame's delimiter is 0x00 (COBS removes every
+ * other zero), so a piece that ends with one ends the frame: send it all. */
 static void serial_sink(void *ctx, const uint8_t *data, size_t len) {
   (void)ctx;
-  em_serial_write(data, len);
+  if (len == 0u) return;
+  if (len > sizeof tx_chunk - tx_len) tx_flush();
+  if (len >= sizeof tx_chunk) {
+    em_serial_write(data, len);
+    return;
+  }
+  memcpy(tx_chunk + tx_len, data, len);
+  tx_len += len;
+  if (data[len - 1u] == 0u) tx_flush();
 }
 
 static uint32_t ticks_to_us(uint32_t ticks) {

@@ -31,6 +31,13 @@ extern "C" {
 #define EM_APP_READ_CHUNK 256u
 #endif
 
+/* Bytes of an outgoing frame gathered before em_serial_write: a reply leaves in
+ * one write (one system call on the host, one wake-up of the reader) instead of
+ * one per COBS block. Longer frames go out in pieces of this size. */
+#ifndef EM_APP_TX_CHUNK
+#define EM_APP_TX_CHUNK 256u
+#endif
+
 /* Initialises the runner and checks that the model fits the buffers. */
 void em_app_init(void);
 
