@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgemb.link import frames
 from edgemb.link.errors import BadCrcError, BadFrameError, FrameError, FrameTooLongError
 from edgemb.link.frames import (
     Frame,
@@ -14,7 +15,9 @@ from edgemb.link.frames import (
     cobs_encode,
     crc32,
     decode_frame,
+    decode_frame_python,
     encode_frame,
+    encode_frame_python,
 )
 
 # Cheshire & Baker / Wikipedia's COBS examples (data, encoded without delimiter).
@@ -126,3 +129,71 @@ def test_decoder_output_does_not_depend_on_how_bytes_are_split(data, cuts):
 def test_frame_after_garbage_and_delimiter_is_recovered(garbage, seq, payload):
     items = FrameDecoder().feed(garbage + b"\x00" + encode_frame(0x03, seq, payload))
     assert items[-1] == Frame(0x03, seq, payload)
+
+
+# ---- The C framing module (the firmware's encoder and decoder) ---------------
+
+
+def test_c_framing_module_was_built():
+    """tools/setup builds it; without it uploads silently lose most of their speed."""
+    assert frames.encode_frame_c is not None and frames.decode_frame_c is not None
+    assert encode_frame is frames.encode_frame_c
+
+
+# Payloads that cross the 254-byte block boundaries with and without zeros
+# near them, which is where a COBS encoder goes wrong.
+_payloads = st.one_of(
+    st.binary(max_size=1200),
+    st.lists(st.sampled_from([b"\x00", b"\x01", bytes(range(1, 254)), bytes(range(1, 255)),
+                              bytes(range(1, 256)), b"\x00" * 3]), max_size=12).map(b"".join),
+)
+
+
+@given(st.integers(0, 255), st.integers(0, 255), _payloads)
+@settings(max_examples=400)
+def test_c_encoder_makes_the_python_bytes(msg_type, seq, payload):
+    assert frames.encode_frame_c(msg_type, seq, payload) == encode_frame_python(msg_type, seq, payload)
+
+
+def test_c_encoder_on_a_whole_input():
+    payload = bytes(range(256)) * 108  # 27,648 bytes, a zero every 256
+    assert frames.encode_frame_c(3, 9, payload) == encode_frame_python(3, 9, payload)
+    assert frames.encode_frame_c(1, 2) == encode_frame_python(1, 2) == encode_frame_python(1, 2, b"")
+
+
+def test_c_encoder_refuses_what_python_refuses():
+    with pytest.raises(ValueError, match="type 256 and seq 0 must each fit in a byte"):
+        frames.encode_frame_c(256, 0, b"")
+    with pytest.raises(ValueError, match="type 1 and seq -1 must each fit in a byte"):
+        frames.encode_frame_c(1, -1, b"")
+
+
+@given(st.integers(0, 255), st.integers(0, 255), _payloads)
+@settings(max_examples=300)
+def test_c_decoder_reads_what_python_reads(msg_type, seq, payload):
+    encoded = encode_frame_python(msg_type, seq, payload)[:-1]
+    assert frames.decode_frame_c(encoded) == (msg_type, seq, payload)
+    assert decode_frame(encoded) == Frame(msg_type, seq, payload)
+
+
+@given(st.binary(max_size=600))
+@settings(max_examples=400)
+def test_c_decoder_accepts_exactly_what_python_accepts(data):
+    """On any bytes the C path and the Python path agree: the same frame, or
+    the same error with the same message (errors always come from Python)."""
+    try:
+        expected = decode_frame_python(data)
+    except FrameError as error:
+        assert frames.decode_frame_c(data) is None
+        with pytest.raises(type(error)) as raised:
+            decode_frame(data)
+        assert str(raised.value) == str(error)
+    else:
+        assert frames.decode_frame_c(data) == tuple(expected)
+
+
+def test_c_decoder_keeps_the_python_length_limit():
+    encoded = encode_frame_python(1, 2, bytes(100))[:-1]
+    with pytest.raises(FrameTooLongError, match="frame of 106 bytes, limit 105"):
+        decode_frame(encoded, max_frame_bytes=105)
+    assert decode_frame(encoded, max_frame_bytes=106) == Frame(1, 2, bytes(100))

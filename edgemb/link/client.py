@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from edgemb.link.errors import (
     PortError,
     ProtocolError,
 )
-from edgemb.link.frames import DELIMITER, Frame, FrameDecoder
+from edgemb.link.frames import DELIMITER, Frame, FrameDecoder, encode_frame
 from edgemb.link.messages import (
     EXPECTED_REPLY,
     FRAME_ERRORS,
@@ -46,6 +47,7 @@ from edgemb.link.messages import (
     LoadBegin,
     LoadChunk,
     Message,
+    MsgType,
     OpTimes,
     OpTimesRequest,
     Result,
@@ -57,6 +59,7 @@ from edgemb.link.ports import DEFAULT_BAUDRATE, hard_reset, open_port
 _CHUNK_HEADER = 4  # LOAD_CHUNK's offset field
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
+_ACK_LAYOUT = struct.Struct("<II")  # ACK's offset and length
 
 
 @dataclass
@@ -76,6 +79,9 @@ class _Request:
     message: Message
     seq: int
     wire: bytes
+    # For an upload frame, the exact bytes of the ACK that will answer it: a
+    # reply that starts with them is taken without decoding (see _take_acks).
+    ack_wire: bytes | None = None
 
 
 class _Capture:
@@ -276,7 +282,12 @@ class BoardClient:
         while messages:
             room = self._window() - len(self._pending)
             if room <= 0:
+                # Take every acknowledgement already here, not just the one
+                # that frees a slot: then several frames go out in one write,
+                # and each write costs the link a wake-up of both ends.
                 self._advance_window()
+                while self._pending and self._item_waiting():
+                    self._advance_window()
                 continue
             requests = [self._prepare(m) for m in messages[:room]]
             messages = messages[room:]
@@ -293,6 +304,8 @@ class BoardClient:
     def _advance_window(self) -> None:
         """Takes one event from the board: the oldest frame acknowledged, a
         loss detected (then goes back), or a stale or damaged frame."""
+        if self._take_acks():
+            return
         item = self._next_item(self._pending_deadline)
         if item is None:
             self._go_back()
@@ -304,10 +317,7 @@ class BoardClient:
         reply = self._reply_of(item)
         if reply is None:
             return
-        index = next(
-            (k for k, r in enumerate(self._pending) if r.seq == item.seq and _answers(reply, r.message)),
-            None,
-        )
+        index = self._pending_index(item.seq, reply)
         if index is None:
             self.stats.stale_replies += 1
         elif index > 0:
@@ -324,6 +334,46 @@ class BoardClient:
             self._go_backs = 0
             self._pending_error = None
             self._restart_pending_timer()
+
+    def _take_acks(self) -> bool:
+        """The fast path of a clean upload: while the bytes from the board
+        begin with exactly the ACK the oldest pending frame expects, that frame
+        is acknowledged, with no decoding. Anything else (an error, a damaged
+        or stale frame, a partial one) goes to the decoder and the general path.
+        Whether this took at least one ACK."""
+        if self._inbox or not self._decoder.idle:
+            return False  # mid-frame, or frames already decoded: keep their order
+        data = self._read(self._pending_deadline)
+        if not data:
+            return False
+        self._capture.add(data)
+        pos = taken = 0
+        while self._pending:
+            expected = self._pending[0].ack_wire
+            if expected is None or not data.startswith(expected, pos):
+                break
+            pos += len(expected)
+            self._pending.popleft()
+            taken += 1
+        if taken:
+            self._synced = True
+            self._capture.frames += taken
+            self._go_backs = 0
+            self._pending_error = None
+            self._restart_pending_timer()
+        if pos < len(data):
+            self._inbox.extend(self._decoder.feed(data[pos:]))
+        return taken > 0
+
+    def _pending_index(self, seq: int, reply: Message) -> int | None:
+        """Which pending frame `reply` answers; the oldest, almost always."""
+        oldest = self._pending[0]
+        if oldest.seq == seq and _answers(reply, oldest.message):
+            return 0
+        return next(
+            (k for k, r in enumerate(self._pending) if r.seq == seq and _answers(reply, r.message)),
+            None,
+        )
 
     def _go_back(self) -> None:
         """Resends every unacknowledged frame, under new seqs."""
@@ -369,12 +419,12 @@ class BoardClient:
     def _prepare(self, message: Message) -> _Request:
         seq = self._seq
         self._seq = (self._seq + 1) & 0xFF
-        return _Request(message, seq, encode_message(message, seq))
+        return _Request(message, seq, encode_message(message, seq), _expected_ack(message, seq))
 
     def _send(self, requests: list[_Request], again: bool) -> None:
         # The leading delimiter ends any partial frame noise left in the
         # board's decoder, which would otherwise swallow our first frame.
-        data = DELIMITER + b"".join(r.wire for r in requests)
+        data = b"".join([DELIMITER, *(r.wire for r in requests)])
         try:
             self.port.write(data)
         except (serial.SerialException, OSError) as error:
@@ -397,6 +447,13 @@ class BoardClient:
             self._inbox.extend(self._decoder.feed(data))
         return self._inbox.popleft()
 
+    def _item_waiting(self) -> bool:
+        """Whether the board has sent something that has not been taken yet."""
+        try:
+            return bool(self._inbox) or self.port.in_waiting > 0
+        except (serial.SerialException, OSError) as error:
+            raise PortError(f"the port failed: {error}") from error
+
     def _reply_of(self, frame: Frame) -> Message | None:
         """The reply in a valid frame; None for our own request echoed back."""
         self._synced = True
@@ -413,11 +470,8 @@ class BoardClient:
         if time.monotonic() >= deadline:
             return b""
         try:
-            data = self.port.read(1)
-            if data:
-                waiting = self.port.in_waiting
-                if waiting:
-                    data += self.port.read(waiting)
+            # One read for whatever is there, or a wait for the next byte.
+            data = self.port.read(max(1, self.port.in_waiting))
         except (serial.SerialException, OSError) as error:
             raise PortError(f"reading from the port failed: {error}") from error
         self.stats.bytes_received += len(data)
@@ -452,6 +506,19 @@ class BoardClient:
                     "or log output on the protocol UART."
                 )
         return LinkTimeout("\n".join(lines))
+
+
+def _expected_ack(request: Message, seq: int) -> bytes | None:
+    """The wire bytes of the ACK that answers an upload frame; None for others."""
+    if isinstance(request, LoadChunk):
+        offset, length = request.offset, len(request.data)
+    elif isinstance(request, LoadBegin):
+        offset, length = 0, request.total_len
+    else:
+        return None
+    # What encode_message(Ack(offset, length), seq) gives, without building the
+    # message: this runs for every frame of every upload.
+    return encode_frame(MsgType.ACK, seq, _ACK_LAYOUT.pack(offset, length))
 
 
 def _answers(reply: Message, request: Message) -> bool:

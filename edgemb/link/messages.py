@@ -177,12 +177,18 @@ class Message:
 def _fixed(fmt: str):
     """Class decorator for messages that are a fixed struct of their fields, in order."""
 
+    layout = struct.Struct("<" + fmt)
+
     def decorate(cls):
+        names = [field.name for field in dataclasses.fields(cls)]
+
         def pack(self) -> bytes:
-            return struct.pack("<" + fmt, *dataclasses.astuple(self))
+            return layout.pack(*(getattr(self, name) for name in names))
 
         def unpack(klass, payload: bytes):
-            r = _Reader(payload, klass.TYPE.name)
+            if len(payload) == layout.size:  # the common case, and the fast one (ACKs)
+                return klass(*layout.unpack(payload))
+            r = _Reader(payload, klass.TYPE.name)  # says what is wrong with it
             values = r.unpack(fmt)
             r.done()
             return klass(*values)
