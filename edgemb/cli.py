@@ -55,7 +55,9 @@ def main(verbose: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Train on at most N images (validation and test: N/5 each).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the split, the initial weights, the shuffling and the augmentation: "
+              "the same command trains the same model.")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Random flips, shifts and zooms of the training images. A short training "
               "learns faster without them.")

@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 
 from edgemb import ui
@@ -65,6 +66,9 @@ def train(options: TrainOptions, run: RunFolder) -> dict:
             f"validation {len(split.validation)}, test {len(split.test)} images")
 
     def factory():
+        # Seeded here, so that the same command gives the same weights: the
+        # initial weights, dropout and the shuffle order all draw from it.
+        keras.utils.set_random_seed(options.seed)
         return build_model(options.arch, len(data.class_names), options.alpha, options.size)
 
     _print_model_stats(factory(), options)

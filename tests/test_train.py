@@ -86,3 +86,19 @@ def test_mirrored_strategy_trains_on_the_cpu(pattern_folder, tmp_path):
     metrics = train(small_options(pattern_folder, epochs=1, strategy="mirrored",
                                   arch="mobilenet_v2"), RunFolder(tmp_path / "run"))
     assert metrics["test"]["samples"] == 4
+
+
+def _trained_weights(run: RunFolder) -> list[np.ndarray]:
+    return training.keras.models.load_model(run.model_file).get_weights()
+
+
+def test_same_command_trains_the_same_weights(pattern_folder, tmp_path):
+    """Initial weights, shuffling and augmentation all follow --seed: two
+    runs of one command give the same model to the bit, another seed does not."""
+    runs = [RunFolder(tmp_path / name) for name in ("a", "b", "c")]
+    for run, seed in zip(runs, (3, 3, 4), strict=True):
+        train(small_options(pattern_folder, augment=True, seed=seed), run)
+    a, b, c = (_trained_weights(run) for run in runs)
+    assert runs[0].history_file.read_text() == runs[1].history_file.read_text()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
