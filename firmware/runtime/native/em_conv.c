@@ -432,6 +432,24 @@ typedef struct {
 
 void em_pw_pairs_mode0(const em_pw_job_t *job);
 
+/* Four k values (two 16-bit pairs) of both pixels against both channels'
+ * filters: the body of the loop over k below. */
+#define EM_PW_FOUR_K \
+    "  ldm r4!, {r8, r9, r10, r11}\n" \
+    "  ldrd r7, r12, [r5], #8\n" \
+    "  sxtb16 lr, r7\n" \
+    "  smlad r0, r8, lr, r0\n" \
+    "  smlad r2, r10, lr, r2\n" \
+    "  sxtb16 r7, r7, ror #8\n" \
+    "  smlad r0, r9, r7, r0\n" \
+    "  smlad r2, r11, r7, r2\n" \
+    "  sxtb16 lr, r12\n" \
+    "  smlad r1, r8, lr, r1\n" \
+    "  smlad r3, r10, lr, r3\n" \
+    "  sxtb16 r12, r12, ror #8\n" \
+    "  smlad r1, r9, r12, r1\n" \
+    "  smlad r3, r11, r12, r3\n"
+
 /* Register use in the loop over k: r0 a00, r1 a01, r2 a10, r3 a11 (pixel, channel),
  * r4 column, r5 filter, r6 column end, r7 / r12 filter words, lr temporary,
  * r8-r11 column words. Frame: [sp] col, col_end, out0, out1, ch_end, ch. */
@@ -457,34 +475,7 @@ __asm__(
     "  mov r3, r1\n"
     "  ldrd r4, r6, [sp]\n"
     "2:\n"
-    "  ldm r4!, {r8, r9, r10, r11}\n"
-    "  ldrd r7, r12, [r5], #8\n"
-    "  sxtb16 lr, r7\n"
-    "  smlad r0, r8, lr, r0\n"
-    "  smlad r2, r10, lr, r2\n"
-    "  sxtb16 r7, r7, ror #8\n"
-    "  smlad r0, r9, r7, r0\n"
-    "  smlad r2, r11, r7, r2\n"
-    "  sxtb16 lr, r12\n"
-    "  smlad r1, r8, lr, r1\n"
-    "  smlad r3, r10, lr, r3\n"
-    "  sxtb16 r12, r12, ror #8\n"
-    "  smlad r1, r9, r12, r1\n"
-    "  smlad r3, r11, r12, r3\n"
-    "  ldm r4!, {r8, r9, r10, r11}\n"
-    "  ldrd r7, r12, [r5], #8\n"
-    "  sxtb16 lr, r7\n"
-    "  smlad r0, r8, lr, r0\n"
-    "  smlad r2, r10, lr, r2\n"
-    "  sxtb16 r7, r7, ror #8\n"
-    "  smlad r0, r9, r7, r0\n"
-    "  smlad r2, r11, r7, r2\n"
-    "  sxtb16 lr, r12\n"
-    "  smlad r1, r8, lr, r1\n"
-    "  smlad r3, r10, lr, r3\n"
-    "  sxtb16 r12, r12, ror #8\n"
-    "  smlad r1, r9, r12, r1\n"
-    "  smlad r3, r11, r12, r3\n"
+    EM_PW_FOUR_K EM_PW_FOUR_K /* unrolled twice: eight k values an iteration */
     "  cmp r4, r6\n"
     "  bne 2b\n"
     /* requantization */
