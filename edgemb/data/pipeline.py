@@ -66,8 +66,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, size: int, batch_size: 
     if training and augment:
         transform = augmenter(seed)
         # One batch at a time: the random layers draw from one generator, and
-        # parallel calls would draw in a different order on every run. (It
-        # costs nothing: prefetch still runs it alongside the training step.)
+        # parallel calls would draw in a different order on every run. Prefetch
+        # still runs it alongside the training step, which takes far longer.
         ds = ds.map(lambda x, y: (transform(tf.cast(x, tf.float32), training=True), y))
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
