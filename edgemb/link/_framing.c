@@ -1,11 +1,12 @@
-/* edgemb.link._framing: frames encoded by the firmware's own C encoder.
+/* edgemb.link._framing: frames encoded and decoded by the firmware's own C code.
  *
  * Uploads are the one place where the host encodes much: a 27 KB input is
  * COBS-encoded and CRC-checked on every upload, and in Python that costs more
  * than the pseudo-terminal takes to move it. This module puts the firmware's
- * encoder (firmware/app/protocol.c, with the host's carry-less-multiply CRC)
- * behind one function; edgemb.link.frames falls back to its pure-Python
- * encoder, which makes the same bytes, when this module was not built. */
+ * encoder and decoder (firmware/app/protocol.c, with the host's
+ * carry-less-multiply CRC) behind two functions; edgemb.link.frames falls back
+ * to its pure-Python framing, which makes the same bytes, when this module was
+ * not built. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -123,7 +124,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "edgemb.link._framing",
-    "Frames encoded by the firmware's C encoder (see edgemb.link.frames).", -1, methods,
+    "Frames encoded and decoded by the firmware's C code (see edgemb.link.frames).", -1,
+    methods,
     NULL, NULL, NULL, NULL,
 };
 
