@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from edgemb.link.errors import FrameError
 from edgemb.link.frames import cobs_decode, cobs_encode
+from edgemb.link.messages import MsgType
 
 # A hook gets one frame as sent (delimiter included) and returns what to
 # forward instead: the same bytes, altered bytes, or b"" to drop it.
@@ -35,21 +36,39 @@ def flip_crc_bit(wire: bytes) -> bytes:
     return cobs_encode(bytes(body)) + b"\x00"
 
 
-class OnceForType:
-    """A hook that applies `action` to the nth frame of a given type only."""
+def load_offset(wire: bytes) -> int | None:
+    """The offset of a LOAD or quiet LOAD on the wire; None for other frames."""
+    try:
+        body = cobs_decode(wire[:-1])
+    except FrameError:
+        return None
+    if len(body) < 14 or body[0] not in (MsgType.LOAD, MsgType.LOAD_QUIET):
+        return None
+    return int.from_bytes(body[6:10], "little")  # after type, seq and total_len
 
-    def __init__(self, msg_type: int, action: Hook, nth: int = 1):
-        self.msg_type, self.action, self.nth = msg_type, action, nth
+
+class OnceWhen:
+    """A hook that applies `action` to the nth frame that `match` accepts only."""
+
+    def __init__(self, match: Callable[[bytes], bool], action: Hook, nth: int = 1):
+        self.match, self.action, self.nth = match, action, nth
         self.seen, self.done = 0, False
 
     def __call__(self, wire: bytes) -> bytes:
-        if self.done or frame_type(wire) != self.msg_type:
+        if self.done or not self.match(wire):
             return wire
         self.seen += 1
         if self.seen < self.nth:
             return wire
         self.done = True
         return self.action(wire)
+
+
+class OnceForType(OnceWhen):
+    """A hook that applies `action` to the nth frame of a given type only."""
+
+    def __init__(self, msg_type: int, action: Hook, nth: int = 1):
+        super().__init__(lambda wire: frame_type(wire) == msg_type, action, nth)
 
 
 class _Direction:

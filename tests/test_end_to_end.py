@@ -69,7 +69,7 @@ def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
     with start_qemu(built.artifact, monitor_socket=monitor) as board:
         def reset_after_third(done, total):
             # 0.3 s into the fourth sample: its upload (over a second through a pty) is
-            # under way, and the rebooted board sees chunks without their LOAD_BEGIN.
+            # under way, and the rebooted board sees LOADs without the one at offset 0.
             if done == 3:
                 threading.Timer(0.3, monitor_command, (monitor, "system_reset")).start()
 

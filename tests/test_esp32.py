@@ -30,8 +30,7 @@ from edgemb.link.messages import (
     Hello,
     Info,
     Invoke,
-    LoadBegin,
-    LoadChunk,
+    Load,
     Result,
     TickKind,
     encode_message,
@@ -348,9 +347,9 @@ def _host_board(tmp_path: Path, *defines: str) -> Path:
 
 
 def _talk(program: Path, data: bytes) -> tuple[list, str]:
-    requests = [Hello(), LoadBegin(len(data))]
-    chunk = 4096 - 4
-    requests += [LoadChunk(o, data[o:o + chunk]) for o in range(0, len(data), chunk)]
+    requests = [Hello()]
+    chunk = 4096 - 8
+    requests += [Load(len(data), o, data[o:o + chunk]) for o in range(0, len(data), chunk)]
     requests.append(Invoke())
     wire = b"".join(encode_message(m, seq) for seq, m in enumerate(requests, start=1))
     done = subprocess.run([str(program)], input=wire, capture_output=True, timeout=30)
@@ -374,7 +373,7 @@ def test_board_layer_serves_the_protocol(tmp_path, channel, cores):
     assert info.target == ("esp32c3" if cores == 1 else "esp32")
     assert (info.tick_kind, info.tick_hz, info.cpu_hz) == (TickKind.CYCLES, 240_000_000, 240_000_000)
     assert (info.max_payload, info.window) == (4096, 3)
-    assert all(isinstance(a, Ack) for a in acks) and len(acks) == 1 + -(-len(data) // 4092)
+    assert all(isinstance(a, Ack) for a in acks) and len(acks) == -(-len(data) // 4088)
     assert isinstance(result, Result)
     assert result.output == runner_double.expected_output(data)
     assert result.ticks > 0 and result.time_us == result.ticks // 240
@@ -495,7 +494,7 @@ def test_tflm_runner_matches_tflite_micro_on_the_host(quantized_run, tmp_path):
     inputs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(4)]
     requests = [Hello()]
     for x in inputs:
-        requests += [LoadBegin(x.size), LoadChunk(0, x.tobytes()), Invoke(), OpTimesRequest()]
+        requests += [Load(x.size, 0, x.tobytes()), Invoke(), OpTimesRequest()]
     wire = b"".join(encode_message(m, seq) for seq, m in enumerate(requests, start=1))
     done = subprocess.run([str(program)], input=wire, capture_output=True, timeout=120)
     replies = [parse_message(frame) for frame in FrameDecoder().feed(done.stdout)]

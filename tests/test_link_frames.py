@@ -155,9 +155,21 @@ def test_c_encoder_makes_the_python_bytes(msg_type, seq, payload):
     assert frames.encode_frame_c(msg_type, seq, payload) == encode_frame_python(msg_type, seq, payload)
 
 
+@given(st.integers(0, 255), st.integers(0, 255), _payloads, _payloads)
+@settings(max_examples=300)
+def test_a_payload_in_two_pieces_is_the_same_frame(msg_type, seq, head, tail):
+    whole = encode_frame_python(msg_type, seq, head + tail)
+    assert frames.encode_frame_c(msg_type, seq, head, tail) == whole
+    assert encode_frame_python(msg_type, seq, head, tail) == whole
+
+
 def test_c_encoder_on_a_whole_input():
     payload = bytes(range(256)) * 108  # 27,648 bytes, a zero every 256
     assert frames.encode_frame_c(3, 9, payload) == encode_frame_python(3, 9, payload)
+    zero_free = bytes(range(1, 256)) * 109  # whole 254-byte blocks straight from the caller
+    assert frames.encode_frame_c(2, 0, zero_free[:8], zero_free) == encode_frame_python(
+        2, 0, zero_free[:8] + zero_free
+    )
     assert frames.encode_frame_c(1, 2) == encode_frame_python(1, 2) == encode_frame_python(1, 2, b"")
 
 

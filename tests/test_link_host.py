@@ -18,7 +18,7 @@ import tty
 import boards
 import pytest
 import serial
-from link_proxy import LinkProxy, OnceForType, flip_crc_bit, frame_type
+from link_proxy import LinkProxy, OnceForType, OnceWhen, flip_crc_bit, frame_type, load_offset
 
 from edgemb.link import (
     PROTOCOL_VERSION,
@@ -110,25 +110,27 @@ def raw(board):
     port.close()
 
 
+def load_frame(seq: int, total: int, offset: int, data: bytes, quiet: bool = False) -> bytes:
+    """A hand-made LOAD (or quiet LOAD) frame."""
+    header = total.to_bytes(4, "little") + offset.to_bytes(4, "little")
+    return encode_frame(MsgType.LOAD_QUIET if quiet else MsgType.LOAD, seq, header + data)
+
+
 def raw_load(raw: RawPort, data: bytes, seq: int, chunk: int = 16000) -> int:
-    """Uploads data with hand-made frames; returns the next free seq."""
-    raw.send(encode_frame(MsgType.LOAD_BEGIN, seq, len(data).to_bytes(4, "little")))
+    """Uploads data with hand-made LOADs, each acknowledged; returns the next free seq."""
     offsets = range(0, len(data), chunk)
-    for i, offset in enumerate(offsets, start=1):
-        payload = offset.to_bytes(4, "little") + data[offset : offset + chunk]
-        raw.send(encode_frame(MsgType.LOAD_CHUNK, seq + i, payload))
-    assert [frame_type(f) for f in raw.frames(1 + len(offsets))] == [MsgType.ACK] * (
-        1 + len(offsets)
-    )
-    return seq + 1 + len(offsets)
+    for i, offset in enumerate(offsets):
+        raw.send(load_frame(seq + i, len(data), offset, data[offset : offset + chunk]))
+    assert [frame_type(f) for f in raw.frames(len(offsets))] == [MsgType.ACK] * len(offsets)
+    return seq + len(offsets)
 
 
 def error_frame(seq: int, code: ErrorCode, request: int, detail: int) -> bytes:
     return encode_message(ErrorReply(code, request, detail), seq)
 
 
-def ack_frame(seq: int, offset: int, length: int) -> bytes:
-    return encode_message(Ack(offset, length), seq)
+def ack_frame(seq: int, offset: int, length: int, begin_seq: int) -> bytes:
+    return encode_message(Ack(offset, length, begin_seq), seq)
 
 
 # ---- a session ----------------------------------------------------------------
@@ -144,7 +146,7 @@ def test_handshake_describes_board_and_model(client, firmware):
     assert info.input.bytes == firmware.input_bytes
     assert info.output.bytes == firmware.output_bytes
     assert info.tick_hz == 1_000_000_000 and info.tick_kind == 0
-    assert info.max_payload == 16384 and info.window == 8
+    assert info.max_payload == 65536 and info.window == 32
 
 
 def test_invoke_returns_exact_output(client, firmware):
@@ -169,17 +171,17 @@ def test_invoke_again_reuses_loaded_input(client, firmware):
 def small_board_binary(firmware, tmp_path_factory):
     """A host board that accepts 64 data bytes a frame, stop-and-wait: a small MCU."""
     return boards.build_host_board(
-        firmware, tmp_path_factory.mktemp("small-board"), max_payload=68, window=1
+        firmware, tmp_path_factory.mktemp("small-board"), max_payload=72, window=1
     )
 
 
 def test_stop_and_wait_upload_in_small_chunks(small_board_binary, firmware):
     with boards.HostBoard(small_board_binary) as board, BoardClient.open(board.port) as client:
         info = client.hello()
-        assert (info.max_payload, info.window) == (68, 1)
+        assert (info.max_payload, info.window) == (72, 1)
         data = sample_input(firmware)
         client.load_input(data)
-        assert client.stats.frames_sent == 1 + 1 + len(data) // 64  # HELLO, BEGIN, chunks
+        assert client.stats.frames_sent == 1 + len(data) // 64  # HELLO, LOADs
         assert client.stats.retransmissions == 0
         assert client.invoke().output == firmware.expected_output(data)
 
@@ -253,43 +255,80 @@ def test_invoke_failure_is_reported(client, firmware):
 
 def test_board_errors_are_exact_bytes(raw, firmware):
     total = firmware.input_bytes
-    raw.send(b"\x00" + encode_frame(0x42, 9))  # not a request type
+    raw.send(b"\x00" + encode_frame(0x47, 9))  # not a request type
     raw.send(encode_frame(MsgType.INVOKE, 10, b"\x01"))  # INVOKE takes no payload
     raw.send(encode_frame(MsgType.BENCH, 11, b"\x00\x00"))  # BENCH 0
-    raw.send(encode_frame(MsgType.LOAD_CHUNK, 12, bytes(4) + b"x"))  # no LOAD_BEGIN
-    raw.send(encode_frame(MsgType.LOAD_BEGIN, 13, total.to_bytes(4, "little")))
-    raw.send(encode_frame(MsgType.LOAD_CHUNK, 14, (8).to_bytes(4, "little") + b"x"))  # gap
+    raw.send(load_frame(12, total, 4, b"x"))  # no upload started
+    raw.send(load_frame(13, total, 0, b""))  # starts one
+    raw.send(load_frame(14, total, 8, b"x"))  # gap
     raw.send(encode_frame(MsgType.INVOKE, 15))  # input incomplete
-    raw.send(encode_frame(MsgType.LOAD_CHUNK, 16, bytes(4) + b"abc"))
-    # A chunk that rewrites loaded bytes is accepted; one past the end is not.
-    raw.send(encode_frame(MsgType.LOAD_CHUNK, 17, (1).to_bytes(4, "little") + b"bc"))
-    assert raw.frames(9) == [
-        error_frame(9, ErrorCode.UNKNOWN_TYPE, 0x42, 0x42),
+    raw.send(load_frame(16, total, 0, b"abc"))
+    # A LOAD that rewrites loaded bytes is accepted; one past the end is not.
+    raw.send(load_frame(17, total, 1, b"bc"))
+    raw.send(load_frame(18, total + 1, 3, b"d"))  # another input size
+    raw.send(encode_frame(MsgType.LOAD, 19, bytes(7)))  # too short for its header
+    assert raw.frames(11) == [
+        error_frame(9, ErrorCode.UNKNOWN_TYPE, 0x47, 0x47),
         error_frame(10, ErrorCode.BAD_LENGTH, MsgType.INVOKE, 0),
         error_frame(11, ErrorCode.BAD_ARGUMENT, MsgType.BENCH, 0),
-        error_frame(12, ErrorCode.SEQUENCE, MsgType.LOAD_CHUNK, 0),
-        ack_frame(13, 0, total),
-        error_frame(14, ErrorCode.SEQUENCE, MsgType.LOAD_CHUNK, 0),
+        error_frame(12, ErrorCode.SEQUENCE, MsgType.LOAD, 0),
+        ack_frame(13, 0, 0, 13),
+        error_frame(14, ErrorCode.SEQUENCE, MsgType.LOAD, 0),
         error_frame(15, ErrorCode.NO_INPUT, MsgType.INVOKE, 0),
-        ack_frame(16, 0, 3),
-        ack_frame(17, 1, 2),
+        ack_frame(16, 0, 3, 16),
+        ack_frame(17, 1, 2, 16),
+        error_frame(18, ErrorCode.INPUT_SIZE, MsgType.LOAD, total),
+        error_frame(19, ErrorCode.BAD_LENGTH, MsgType.LOAD, 8),
     ]
     seq = raw_load(raw, sample_input(firmware), 20)
-    last = total - 1
-    raw.send(encode_frame(MsgType.LOAD_CHUNK, seq, last.to_bytes(4, "little") + b"xy"))
-    assert raw.frames(1) == [error_frame(seq, ErrorCode.OUT_OF_RANGE, MsgType.LOAD_CHUNK, total)]
+    raw.send(load_frame(seq, total, total - 1, b"xy"))
+    assert raw.frames(1) == [error_frame(seq, ErrorCode.OUT_OF_RANGE, MsgType.LOAD, total)]
+
+
+def test_quiet_loads_are_answered_only_when_refused(raw, firmware):
+    total = firmware.input_bytes
+    data = sample_input(firmware)
+    raw.send(b"\x00" + load_frame(30, total, 0, data[:100], quiet=True))
+    raw.send(load_frame(31, total, 200, b"x", quiet=True))  # gap
+    for seq, offset in enumerate(range(100, total, 16000), start=40):
+        raw.send(load_frame(seq, total, offset, data[offset : offset + 16000], quiet=True))
+    raw.send(load_frame(32, 1, 0, b"", quiet=True))  # wrong size
+    raw.send(encode_frame(MsgType.INVOKE, 33))
+    frames = raw.frames(3)
+    assert frames[:2] == [
+        error_frame(31, ErrorCode.SEQUENCE, MsgType.LOAD_QUIET, 100),
+        error_frame(32, ErrorCode.INPUT_SIZE, MsgType.LOAD_QUIET, total),
+    ]
+    # The refused frames changed nothing: the quiet upload is complete.
+    result = parse_message(decode_frame(frames[2][:-1]))
+    assert result.output == firmware.expected_output(data)
+
+
+def test_ack_names_the_load_that_started_its_upload(raw, firmware):
+    """LOADs that arrive without the one at offset 0 (lost on the way) are
+    taken into the upload before; the ACK says which, and the host can tell."""
+    data = sample_input(firmware)
+    total = len(data)
+    seq = raw_load(raw, data, 40)  # an upload started by seq 40
+    raw.send(load_frame(seq, total, total - 8, data[-8:]))
+    raw.send(load_frame(seq + 1, total, 0, data[:8], quiet=True))
+    raw.send(load_frame(seq + 2, total, 8, data[8:16]))
+    assert raw.frames(2) == [
+        ack_frame(seq, total - 8, 8, 40),
+        ack_frame(seq + 2, 8, 8, seq + 1),
+    ]
 
 
 def test_damaged_frames_are_reported(raw):
     hello = encode_message(Hello(), 21)
     raw.send(flip_crc_bit(hello))
     raw.send(b"\x05\x01\x02\x00")  # a COBS block cut short by the delimiter
-    long_body = frame_body(MsgType.LOAD_CHUNK, 22, bytes(20000))
+    long_body = frame_body(MsgType.LOAD, 22, bytes(70000))
     raw.send(cobs_encode(long_body) + b"\x00")
     assert raw.frames(3) == [
         error_frame(21, ErrorCode.BAD_CRC, MsgType.HELLO, 0),
         error_frame(2, ErrorCode.BAD_FRAME, 1, 0),  # type and seq guessed from bytes 0, 1
-        error_frame(22, ErrorCode.TOO_LONG, MsgType.LOAD_CHUNK, 16384),
+        error_frame(22, ErrorCode.TOO_LONG, MsgType.LOAD, 65536),
     ]
 
 
@@ -332,7 +371,7 @@ def test_boot_noise_before_handshake_is_skipped(board, firmware):
 
 
 def test_corrupted_request_is_retransmitted(board, firmware):
-    hook = OnceForType(MsgType.LOAD_CHUNK, flip_crc_bit)
+    hook = OnceForType(MsgType.LOAD, flip_crc_bit)
     with LinkProxy(board.port, to_board=hook) as proxy:
         with BoardClient.open(proxy.port, timeout=0.5) as client:
             data = sample_input(firmware)
@@ -357,8 +396,24 @@ def test_corrupted_reply_is_retransmitted_and_replayed(board, firmware):
             assert len(results) == 2 and results[0] == results[1]
 
 
-def test_lost_chunk_is_resent(board, firmware):
-    hook = OnceForType(MsgType.LOAD_CHUNK, lambda wire: b"")
+@pytest.fixture(scope="session")
+def windowed_board_binary(firmware, tmp_path_factory):
+    """A host board that takes a sixth of an input a frame and 4 frames in
+    flight: every upload is six LOADs, and every second one is quiet."""
+    max_payload = firmware.input_bytes // 6 + 8
+    return boards.build_host_board(
+        firmware, tmp_path_factory.mktemp("windowed-board"), max_payload=max_payload, window=4
+    )
+
+
+@pytest.fixture
+def windowed_board(windowed_board_binary):
+    with boards.HostBoard(windowed_board_binary) as running:
+        yield running
+
+
+def test_lost_load_is_resent(board, firmware):
+    hook = OnceForType(MsgType.LOAD, lambda wire: b"")
     with LinkProxy(board.port, to_board=hook) as proxy:
         with BoardClient.open(proxy.port, timeout=0.3) as client:
             data = sample_input(firmware)
@@ -367,11 +422,37 @@ def test_lost_chunk_is_resent(board, firmware):
             assert client.stats.retransmissions >= 1
 
 
-def test_damage_inside_pipelined_uploads_is_repaired(board, firmware):
-    # The 4th LOAD_CHUNK is the 2nd chunk of the 2nd input; the 2nd ACK is lost.
-    to_board = OnceForType(MsgType.LOAD_CHUNK, flip_crc_bit, nth=4)
+def test_lost_quiet_load_is_resent(windowed_board, firmware):
+    # The third LOAD vanishes; the board refuses the next (SEQUENCE), and the
+    # window goes back.
+    hook = OnceForType(MsgType.LOAD_QUIET, lambda wire: b"", nth=2)
+    with LinkProxy(windowed_board.port, to_board=hook) as proxy:
+        with BoardClient.open(proxy.port, timeout=0.3) as client:
+            data = sample_input(firmware)
+            client.load_input(data)
+            assert hook.done and client.stats.retransmissions >= 1
+            assert client.invoke().output == firmware.expected_output(data)
+
+
+def test_lost_start_of_an_upload_is_noticed(windowed_board, firmware):
+    """The first LOAD of the second upload vanishes: the board takes the next
+    ones into the first upload, and the ACK's begin_seq gives it away."""
+    hook = OnceWhen(lambda wire: load_offset(wire) == 0, lambda wire: b"", nth=2)
+    with LinkProxy(windowed_board.port, to_board=hook) as proxy:
+        with BoardClient.open(proxy.port, timeout=0.3) as client:
+            first, second = sample_input(firmware, 1), sample_input(firmware, 2)
+            client.load_input(first)
+            client.load_input(second)
+            assert hook.done and client.stats.retransmissions >= 1
+            assert client.invoke().output == firmware.expected_output(second)
+
+
+def test_damage_inside_pipelined_uploads_is_repaired(windowed_board, firmware):
+    # The 6th quiet LOAD (the 5th of the 2nd input) arrives corrupted; the 2nd
+    # ACK is lost.
+    to_board = OnceForType(MsgType.LOAD_QUIET, flip_crc_bit, nth=6)
     to_host = OnceForType(MsgType.ACK, lambda wire: b"", nth=2)
-    with LinkProxy(board.port, to_board=to_board, to_host=to_host) as proxy:
+    with LinkProxy(windowed_board.port, to_board=to_board, to_host=to_host) as proxy:
         with BoardClient.open(proxy.port, timeout=0.3) as client:
             client.hello()
             inputs = [sample_input(firmware, seed) for seed in (1, 2, 3)]
@@ -460,7 +541,7 @@ def test_loopback_port_is_recognised():
 def test_board_with_other_protocol_version_is_refused(firmware):
     def answer(data: bytes) -> bytes:
         frame = decode_frame(data.strip(b"\x00"))
-        info = Info(2, 0, 0, 1024, 1, 0, 1000, 0, 0, 0, 0, bytes(32),
+        info = Info(1, 0, 0, 1024, 1, 0, 1000, 0, 0, 0, 0, bytes(32),
                     TensorInfo(9, (1,), 1.0, 0, 1), TensorInfo(9, (1,), 1.0, 0, 1), "x", "y", "z")
         return encode_message(info, frame.seq)
 
@@ -470,7 +551,10 @@ def test_board_with_other_protocol_version_is_refused(firmware):
             client.hello()
     finally:
         close()
-    assert "protocol version 2" in str(error.value) and "flash" in str(error.value)
+    assert str(error.value) == (
+        "the board speaks protocol version 1, this edgemb speaks 2: "
+        "build and flash the firmware with this edgemb"
+    )
 
 
 def test_board_with_other_model_is_refused(client):

@@ -18,8 +18,8 @@ from edgemb.link.messages import (
     ErrorReply,
     Hello,
     Info,
-    LoadBegin,
-    LoadChunk,
+    Load,
+    LoadQuiet,
     MsgType,
     OpTime,
     OpTimes,
@@ -35,12 +35,12 @@ text = st.text(st.characters(codec="ascii"), max_size=40)
 tensors = st.builds(TensorInfo, u8, st.lists(u32, max_size=6).map(tuple), f32, i32, u32)
 messages = st.one_of(
     st.builds(Hello, u16),
-    st.builds(LoadBegin, u32),
-    st.builds(LoadChunk, u32, st.binary(max_size=300)),
+    st.builds(Load, u32, u32, st.binary(max_size=300)),
+    st.builds(LoadQuiet, u32, u32, st.binary(max_size=300)),
     st.builds(Bench, u16),
     st.builds(Info, u16, u8, i32, u32, u16, u32, u32, u8, u32, u16, u16,
               st.binary(min_size=32, max_size=32), tensors, tensors, text, text, text),
-    st.builds(Ack, u32, u32),
+    st.builds(Ack, u32, u32, u8),
     st.builds(Result, u32, u32, st.binary(max_size=300)),
     st.builds(BenchResult, u32, u32, u32, u32, u32, u32, u32, st.integers(0, 2**64 - 1)),
     st.builds(OpTimes, st.lists(st.builds(OpTime, u8, u32), max_size=40).map(tuple)),
@@ -63,14 +63,22 @@ def test_parse_raises_only_message_errors(msg_type, payload):
 
 def test_exact_lengths_are_enforced():
     with pytest.raises(MessageError, match="bytes too many"):
-        parse_message(Frame(MsgType.ACK, 0, bytes(9)))
+        parse_message(Frame(MsgType.ACK, 0, bytes(10)))
     with pytest.raises(MessageError, match="more needed"):
         parse_message(Frame(MsgType.RESULT, 0, bytes(8) + (5).to_bytes(4, "little") + b"\x01"))
 
 
 def test_unknown_type():
-    with pytest.raises(MessageError, match="unknown message type 0x42"):
-        parse_message(Frame(0x42, 0, b""))
+    with pytest.raises(MessageError, match="unknown message type 0x47"):
+        parse_message(Frame(0x47, 0, b""))
+
+
+def test_a_quiet_load_is_its_own_type():
+    quiet = parse_message(Frame(0x42, 0, bytes([3, 0, 0, 0, 1, 0, 0, 0]) + b"ab"))
+    assert type(quiet) is LoadQuiet and quiet == LoadQuiet(3, 1, b"ab")
+    assert quiet != Load(3, 1, b"ab")
+    with pytest.raises(MessageError, match="LOAD: payload of 7 bytes ends at byte 0, 8 more"):
+        parse_message(Frame(0x02, 0, bytes(7)))
 
 
 def test_hello_and_info_accept_appended_fields():
@@ -78,9 +86,9 @@ def test_hello_and_info_accept_appended_fields():
 
 
 def test_error_reply_describes_itself():
-    error = BoardError(ErrorReply(ErrorCode.INPUT_SIZE, MsgType.LOAD_BEGIN, 27648))
+    error = BoardError(ErrorReply(ErrorCode.INPUT_SIZE, MsgType.LOAD, 27648))
     assert str(error) == (
-        "board error INPUT_SIZE on LOAD_BEGIN: wrong input size: the board's model takes "
+        "board error INPUT_SIZE on LOAD: wrong input size: the board's model takes "
         "27648 bytes"
     )
     assert error.code == ErrorCode.INPUT_SIZE and error.detail == 27648

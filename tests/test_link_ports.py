@@ -94,3 +94,40 @@ def test_missing_device():
     error = ports.port_error("/dev/ttyUSB9", serial.SerialException(
         errno.ENOENT, "could not open port /dev/ttyUSB9: [Errno 2] No such file or directory"))
     assert "no such device" in str(error)
+
+
+def test_frame_writer_writes_every_frame_to_a_local_port_in_one_call():
+    import os
+    import threading
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        device = serial.Serial(os.ttyname(slave), timeout=0.05)
+        write = ports.frame_writer(device)
+        assert os.get_blocking(device.fd)  # the kernel waits for room, not Python
+        frames = [b"\x00", bytes(range(1, 256)) * 300, b"\x01\x02\x00"]  # more than a pty holds
+        received = bytearray()
+        expected = sum(map(len, frames))
+
+        def drain():
+            while len(received) < expected:
+                received.extend(os.read(master, 65536))
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        assert write(frames) == expected
+        reader.join(5)
+        assert bytes(received) == b"".join(frames)
+        device.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_frame_writer_joins_frames_for_ports_without_a_descriptor():
+    written = []
+    port = type("Port", (), {"write": lambda self, data: written.append(data)})()
+    assert ports.frame_writer(port)([b"\x00", b"ab", b"c\x00"]) == 5
+    assert written == [b"\x00abc\x00"]

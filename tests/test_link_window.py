@@ -1,6 +1,8 @@
-"""The upload window's fast path (BoardClient._take_acks) against a scripted
-board: ACKs that arrive whole, split or mixed with other replies are taken in
-order, and anything but the expected ACK goes the general way."""
+"""The upload window against a scripted board: quiet frames and the ACKs that
+cover them; the fast path (BoardClient._take_acks), where ACKs that arrive
+whole, split or mixed with other replies are taken in order, and anything but
+the expected ACK goes the general way; losses that only the ACK's begin_seq or
+order reveal."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from edgemb.link.messages import (
     Ack,
     ErrorCode,
     ErrorReply,
-    LoadBegin,
-    LoadChunk,
+    Load,
+    LoadQuiet,
     MsgType,
     encode_message,
     parse_message,
@@ -26,20 +28,28 @@ from edgemb.link.messages import (
 
 class ScriptedBoard:
     """A port-like test double: it decodes what the client writes and answers
-    each upload frame with `answer(message, seq)` (bytes), handing the replies
-    out at most `piece` bytes per read."""
+    each upload frame with `answer(message, seq, begin_seq)` (bytes), where
+    begin_seq is the seq of the last LOAD at offset 0 it received, handing the
+    replies out at most `piece` bytes per read. Frames for which
+    `vanish(message)` is true never reach it."""
 
     def __init__(self, answer, piece: int = 1 << 20):
         self.answer, self.piece = answer, piece
         self.timeout, self.baudrate = 0.05, 921600
         self._decoder, self._out = FrameDecoder(), bytearray()
         self.received: list = []
+        self.begin_seq = 0
+        self.vanish = lambda message: False
 
     def write(self, data: bytes) -> int:
         for frame in self._decoder.feed(bytes(data)):
             message = parse_message(frame)
+            if self.vanish(message):
+                continue
             self.received.append(message)
-            self._out += self.answer(message, frame.seq)
+            if isinstance(message, Load) and message.offset == 0:
+                self.begin_seq = frame.seq
+            self._out += self.answer(message, frame.seq, self.begin_seq)
         return len(data)
 
     @property
@@ -55,23 +65,48 @@ class ScriptedBoard:
         self._out.clear()
 
 
-def _ack(message, seq) -> bytes:
-    if isinstance(message, LoadBegin):
-        return encode_message(Ack(0, message.total_len), seq)
-    return encode_message(Ack(message.offset, len(message.data)), seq)
+def _ack(message, seq, begin_seq) -> bytes:
+    """What a board answers to a LOAD it accepts."""
+    if isinstance(message, LoadQuiet):
+        return b""
+    return encode_message(Ack(message.offset, len(message.data), begin_seq), seq)
 
 
-def _client(port) -> BoardClient:
-    client = BoardClient(port, timeout=0.2, retries=2, first_seq=250)  # seqs wrap mid-upload
-    client.info = SimpleNamespace(max_payload=68, window=4, tick_hz=0)  # 64-byte chunks
+def _client(port, window: int = 4) -> BoardClient:
+    client = BoardClient(port, timeout=0.2, retries=2, first_seq=252)  # seqs wrap mid-upload
+    client.info = SimpleNamespace(max_payload=72, window=window, tick_hz=0)  # 64-byte chunks
     return client
 
 
-@pytest.mark.parametrize("message", [LoadBegin(300), LoadChunk(64, bytes(range(64))),
-                                     LoadChunk(0, b"\x00" * 5)])
+def _asks_ack(message) -> bool:
+    return not isinstance(message, LoadQuiet)
+
+
+@pytest.mark.parametrize("message", [Load(300, 0, bytes(range(64))), Load(300, 64, bytes(64)),
+                                     Load(5, 0, b"\x00" * 5), Load(0, 0, b"")])
 def test_expected_ack_is_the_encoded_ack(message):
-    for seq in (0, 1, 255):
-        assert _expected_ack(message, seq) == _ack(message, seq)
+    for seq, begin_seq in ((0, 0), (1, 255), (255, 3)):
+        assert _expected_ack(message, seq, begin_seq) == _ack(message, seq, begin_seq)
+
+
+def test_a_quiet_load_expects_no_ack():
+    assert _expected_ack(LoadQuiet(300, 64, bytes(64)), 7, 6) is None
+
+
+@pytest.mark.parametrize(("window", "acked"), [
+    (1, [0, 1, 2, 3, 4]),  # stop-and-wait: every frame
+    (2, [0, 1, 2, 3, 4]),
+    (3, [1, 3, 4]),  # every second frame, and the last
+    (4, [1, 3, 4]),
+    (8, [3, 4]),  # every fourth, and the last
+    (64, [4]),
+])
+def test_loads_ask_for_an_ack_every_half_window_and_at_the_end(window, acked):
+    port = ScriptedBoard(_ack)
+    client = _client(port, window)
+    client.load_input(bytes(300))  # five LOADs
+    assert [k for k, m in enumerate(port.received) if _asks_ack(m)] == acked
+    assert not client._pending and client.stats.retransmissions == 0
 
 
 @pytest.mark.parametrize("piece", [1, 5, 13, 1 << 20])
@@ -82,10 +117,13 @@ def test_pipelined_uploads_are_acknowledged_however_replies_are_cut(piece):
     for data in inputs:
         client.load_input(data, wait=False)
     client.flush()
-    # LOAD_BEGIN and five chunks per input, each sent once, each acknowledged.
-    assert len(port.received) == 5 * 6
+    # Five LOADs per input, each sent once; every second one asks for an ACK.
+    # The last does not, so flush() sends it again asking for one.
+    assert len(port.received) == 5 * 5 + 1
+    assert [_asks_ack(m) for m in port.received[-3:]] == [True, False, True]
+    assert port.received[-1] == Load(300, 256, inputs[-1][256:])
     assert client.stats.retransmissions == 0 and client.stats.stale_replies == 0
-    uploaded = b"".join(m.data for m in port.received if isinstance(m, LoadChunk))
+    uploaded = b"".join(m.data for m in port.received[:-1])
     assert uploaded == b"".join(inputs)
 
 
@@ -95,15 +133,15 @@ def test_whole_acks_are_taken_without_decoding():
     fed = []
     client._decoder.feed = lambda data: fed.append(data) or []
     client.load_input(bytes(300))
-    assert fed == [] and len(port.received) == 6
+    assert fed == [] and len(port.received) == 5
 
 
 def test_an_error_among_acks_is_raised_and_ends_the_upload():
-    def answer(message, seq):
-        if isinstance(message, LoadChunk) and message.offset == 128:
-            detail = ErrorReply(ErrorCode.INVOKE_FAILED, MsgType.LOAD_CHUNK, 7)
+    def answer(message, seq, begin_seq):
+        if message.offset == 128:  # a quiet one
+            detail = ErrorReply(ErrorCode.INVOKE_FAILED, message.TYPE, 7)
             return encode_message(detail, seq)
-        return _ack(message, seq)
+        return _ack(message, seq, begin_seq)
 
     client = _client(ScriptedBoard(answer, piece=7))
     with pytest.raises(BoardError, match="the model runner failed with code 7"):
@@ -112,10 +150,69 @@ def test_an_error_among_acks_is_raised_and_ends_the_upload():
 
 
 def test_a_stale_ack_is_counted_and_skipped():
-    def answer(message, seq):
-        stale = encode_message(Ack(0, 1), (seq - 9) & 0xFF)  # an old reply, still in the pipe
-        return stale + _ack(message, seq)
+    def answer(message, seq, begin_seq):
+        stale = encode_message(Ack(0, 1, 0), (seq - 9) & 0xFF)  # an old reply, still in the pipe
+        return stale + _ack(message, seq, begin_seq)
 
     client = _client(ScriptedBoard(answer))
     client.load_input(bytes(300))
-    assert client.stats.stale_replies == 6 and client.stats.retransmissions == 0
+    assert client.stats.stale_replies == 5 and client.stats.retransmissions == 0
+
+
+def test_an_ack_for_an_older_upload_makes_the_upload_start_again():
+    """The second upload's first LOAD vanishes: the board takes the next as
+    a rewrite of the first upload, and its ACK names the first upload."""
+    port = ScriptedBoard(_ack)
+    client = _client(port)
+    client.load_input(bytes(300))
+    first_begin = port.begin_seq
+    lost = []
+
+    def vanish(message):
+        if message.offset == 0 and not lost:
+            lost.append(message)
+            return True
+        return False
+
+    port.vanish = vanish
+    received_before = len(port.received)
+    client.load_input(bytes(range(256)) + bytes(44))
+    resent = port.received[received_before:]
+    # The board got LOADs 1-3 of the first window, and its ACK to LOAD 1
+    # named the first upload; the client sent the window again, offset 0 first.
+    assert lost and port.begin_seq != first_begin
+    assert [m.offset for m in resent] == [64, 128, 192, 0, 64, 128, 192, 256]
+    assert client.stats.retransmissions == 4 and not client._pending
+
+
+def test_a_lost_ack_is_noticed_from_the_next_one():
+    lost = []
+
+    def answer(message, seq, begin_seq):
+        if message.offset == 64 and not lost:  # LOAD 1 asks for an ACK, which is lost
+            lost.append(seq)
+            return b""
+        return _ack(message, seq, begin_seq)
+
+    client = _client(ScriptedBoard(answer))
+    client.load_input(bytes(300))
+    # The ACK to LOAD 3 came first: LOADs 0 to 3 went again, under new seqs.
+    assert lost and client.stats.retransmissions == 4 and client.stats.stale_replies == 0
+    assert not client._pending
+
+
+def test_a_refused_quiet_load_makes_the_window_go_back():
+    refused = []
+
+    def answer(message, seq, begin_seq):
+        if isinstance(message, LoadQuiet) and message.offset == 128 and not refused:
+            refused.append(seq)
+            return encode_message(ErrorReply(ErrorCode.BAD_CRC, message.TYPE, 0), seq)
+        return _ack(message, seq, begin_seq)
+
+    client = _client(ScriptedBoard(answer))
+    client.load_input(bytes(300))
+    # LOAD 1's ACK had come: only LOADs 2 and 3 go again; the ACK to the
+    # first copy of LOAD 3 is then stale.
+    assert refused and client.stats.retransmissions == 2 and client.stats.stale_replies == 1
+    assert not client._pending

@@ -95,7 +95,10 @@ def _c_send(index: int, v: dict) -> list[str]:
     """C statements that encode a reply from its fields and compare the bytes."""
     f, seq = v["fields"], v["seq"]
     call = {
-        "ACK": f"em_send_ack(capture_write, NULL, {seq}u, {f.get('offset')}u, {f.get('length')}u);",
+        "ACK": (
+            f"em_send_ack(capture_write, NULL, {seq}u, {f.get('offset')}u, {f.get('length')}u, "
+            f"{f.get('begin_seq')}u);"
+        ),
         "ERROR": (
             f"em_send_error(capture_write, NULL, {seq}u, {f.get('code')}u, "
             f"{f.get('request_type')}u, {_c_int(f.get('detail', 0))});"
@@ -154,17 +157,13 @@ def _c_parse(index: int, v: dict) -> list[str]:
         lines.append("uint16_t version = 0;")
         lines.append(f"expect(em_parse_hello(&f, &version, &expected_len) == 0 && "
                      f"version == {f['version']}u, {name}, \"fields\");")
-    elif message == "LOAD_BEGIN":
-        lines.append("uint32_t total = 0;")
-        lines.append(f"expect(em_parse_load_begin(&f, &total, &expected_len) == 0 && "
-                     f"total == {f['total_len']}u, {name}, \"fields\");")
-    elif message == "LOAD_CHUNK":
+    elif message in ("LOAD", "LOAD_QUIET"):
         data = bytes.fromhex(f["data"])
         lines.append(f"static const uint8_t want[] = {_c_bytes(data)};")
-        lines.append("uint32_t offset = 0; const uint8_t *data = NULL; size_t len = 0;")
-        lines.append(f"expect(em_parse_load_chunk(&f, &offset, &data, &len, &expected_len) == 0"
-                     f" && offset == {f['offset']}u && len == {len(data)}u && "
-                     f"memcmp(data, want, len) == 0, {name}, \"fields\");")
+        lines.append("uint32_t total = 0, offset = 0; const uint8_t *data = NULL; size_t len = 0;")
+        lines.append(f"expect(em_parse_load(&f, &total, &offset, &data, &len, &expected_len) == 0"
+                     f" && total == {f['total_len']}u && offset == {f['offset']}u"
+                     f" && len == {len(data)}u && memcmp(data, want, len) == 0, {name}, \"fields\");")
     elif message == "BENCH":
         lines.append("uint16_t count = 0;")
         lines.append(f"expect(em_parse_bench(&f, &count, &expected_len) == 0 && "

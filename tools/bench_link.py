@@ -6,20 +6,21 @@ starts it, and in the same run, over the same pseudo-terminal and the same open
 port, alternates:
 
   pipelined N x BoardClient.load_input(input, wait=False), then flush():
-            LOAD_BEGIN + chunks, COBS, CRC, every frame acknowledged through
-            the board's window, uploads back to back;
+            LOAD frames, COBS, CRC, through the board's window (one LOAD in
+            every half window asks for an ACK), uploads back to back;
   confirmed N x BoardClient.load_input(input): the same, but each upload
             waits for its last acknowledgement before the next starts;
   raw       the same N x input bytes written as they are (no 0x00 in them),
-            then one 0x00. The board reads them through the same em_serial_read
-            and decoder, drops them as one oversize frame and answers one ERROR:
-            that reply is the proof that it has read every byte.
+            with the client's own writes, then one 0x00. The board reads them
+            through the same em_serial_read and decoder, drops them as one
+            oversize frame and answers one ERROR: that reply is the proof that
+            it has read every byte.
 
 Both figures are payload bytes (N x input size) per second of wall time. The
 best of --rounds is kept for each, since a shared machine only ever slows a
 run down.
 
-    python tools/bench_link.py [--inputs 40] [--rounds 5] [--max-payload 1024 --window 1]
+    python tools/bench_link.py [--inputs 200] [--rounds 7] [--max-payload 1024 --window 1]
     python tools/bench_link.py --rate 92160 --inputs 4   # a 921600-baud UART
 """
 
@@ -45,6 +46,7 @@ import boards  # noqa: E402  (tests/boards.py: builds and starts host boards)
 
 from edgemb.link import BoardClient  # noqa: E402
 from edgemb.link.frames import FrameDecoder  # noqa: E402
+from edgemb.link.ports import frame_writer  # noqa: E402
 
 
 class PacedLink:
@@ -103,11 +105,12 @@ def time_protocol(client: BoardClient, inputs: list[bytes], wait: bool) -> float
 def time_raw(client: BoardClient, inputs: list[bytes]) -> float:
     port = client.port
     port.reset_input_buffer()
+    write = frame_writer(port)  # the client's own way of writing
     decoder = FrameDecoder()
     start = time.perf_counter()
     for data in inputs:
-        port.write(data)
-    port.write(b"\x00")
+        write([data])
+    write([b"\x00"])
     while not decoder.feed(port.read(max(1, port.in_waiting))):
         pass
     return time.perf_counter() - start
@@ -119,8 +122,8 @@ def _rate(bytes_per_second: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--inputs", type=int, default=40, help="uploads per measurement")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--inputs", type=int, default=200, help="uploads per measurement")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--max-payload", type=int, help="the board's maximum frame payload")
     parser.add_argument("--window", type=int, help="the board's upload window")
     parser.add_argument("--rate", type=float,

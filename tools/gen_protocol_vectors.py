@@ -32,8 +32,8 @@ from edgemb.link.messages import (  # noqa: E402
     Hello,
     Info,
     Invoke,
-    LoadBegin,
-    LoadChunk,
+    Load,
+    LoadQuiet,
     MsgType,
     OpTime,
     OpTimes,
@@ -51,20 +51,20 @@ _OUTPUT = TensorInfo(type=9, dims=(1, 10), scale=1 / 256, zero_point=-128, bytes
 _FINGERPRINT = hashlib.sha256(b"edgemb test double").digest()
 
 
-def _full_block_chunk() -> tuple[int, LoadChunk]:
-    """A LOAD_CHUNK whose frame is exactly 254 non-zero bytes: COBS's one
-    full block with no final empty block. The seq is chosen so that the CRC
-    has no zero byte either."""
-    chunk = LoadChunk(0x01010101, bytes((i % 255) + 1 for i in range(244)))
+def _full_block_load() -> tuple[int, Load]:
+    """A LOAD whose frame is exactly 254 non-zero bytes: COBS's one full
+    block with no final empty block. The seq is chosen so that the CRC has no
+    zero byte either."""
+    load = Load(0x01010101, 0x01010101, bytes((i % 255) + 1 for i in range(240)))
     for seq in range(1, 256):
-        if 0 not in frame_body(chunk.TYPE, seq, chunk.pack()):
-            return seq, chunk
+        if 0 not in frame_body(load.TYPE, seq, load.pack()):
+            return seq, load
     raise AssertionError("no seq gives a zero-free frame")
 
 
 def frame_vectors() -> list[tuple[str, int, object]]:
     """(name, seq, message) for each golden frame."""
-    full_seq, full_chunk = _full_block_chunk()
+    full_seq, full_load = _full_block_load()
     info = Info(
         protocol_version=PROTOCOL_VERSION, status=0, status_detail=0, max_payload=16384,
         window=8, cpu_hz=0, tick_hz=1_000_000_000, tick_kind=0, arena_bytes=4096, op_count=3,
@@ -83,13 +83,15 @@ def frame_vectors() -> list[tuple[str, int, object]]:
         ("hello", 0, Hello()),
         ("info", 0, info),
         ("info_not_ready", 1, info_m4),
-        ("load_begin", 2, LoadBegin(27648)),
-        ("ack_load_begin", 2, Ack(0, 27648)),
-        ("load_chunk", 3, LoadChunk(0, bytes([0x00, 0x01, 0x80, 0xFF, 0x00, 0x00, 0x7F]))),
-        ("ack_load_chunk", 3, Ack(0, 7)),
-        ("load_chunk_full_block", full_seq, full_chunk),
-        ("load_chunk_long", 4, LoadChunk(16380, bytes((i * 7) & 0xFF for i in range(600)))),
-        ("load_chunk_zeros", 5, LoadChunk(256, bytes(12))),
+        ("load", 2, Load(27648, 0, bytes([0x00, 0x01, 0x80, 0xFF, 0x00, 0x00, 0x7F]))),
+        ("ack_load", 2, Ack(0, 7, 2)),
+        ("load_quiet", 3, LoadQuiet(27648, 7, bytes([0x05, 0x00, 0xFB]))),
+        ("load_after_quiet", 4, Load(27648, 10, bytes([0x80, 0x7F]))),
+        ("ack_after_quiet", 4, Ack(10, 2, 2)),
+        ("load_full_block", full_seq, full_load),
+        ("load_long", 5, Load(27648, 16376, bytes((i * 7) & 0xFF for i in range(600)))),
+        ("load_zeros", 5, Load(27648, 256, bytes(12))),
+        ("load_empty", 5, Load(0, 0, b"")),
         ("invoke", 6, Invoke()),
         ("result", 6, Result(time_us=22, ticks=22583,
                              output=bytes.fromhex("6b8ec54f4ce716c6675b"))),
@@ -100,12 +102,14 @@ def frame_vectors() -> list[tuple[str, int, object]]:
         ("op_times", 8, OpTimesRequest()),
         ("op_times_result", 8, OpTimes((OpTime(3, 1000), OpTime(4, 2000), OpTime(25, 3000)))),
         ("op_times_result_empty", 9, OpTimes(())),
-        ("error_bad_crc", 10, ErrorReply(ErrorCode.BAD_CRC, MsgType.LOAD_CHUNK, 0)),
-        ("error_too_long", 0, ErrorReply(ErrorCode.TOO_LONG, MsgType.LOAD_CHUNK, 1024)),
-        ("error_unknown_type", 11, ErrorReply(ErrorCode.UNKNOWN_TYPE, 0x42, 0x42)),
+        ("error_bad_crc", 10, ErrorReply(ErrorCode.BAD_CRC, MsgType.LOAD, 0)),
+        ("error_too_long", 0, ErrorReply(ErrorCode.TOO_LONG, MsgType.LOAD, 1024)),
+        ("error_unknown_type", 11, ErrorReply(ErrorCode.UNKNOWN_TYPE, 0x47, 0x47)),
         ("error_bad_length", 12, ErrorReply(ErrorCode.BAD_LENGTH, MsgType.BENCH, 2)),
-        ("error_input_size", 13, ErrorReply(ErrorCode.INPUT_SIZE, MsgType.LOAD_BEGIN, 27648)),
-        ("error_sequence", 14, ErrorReply(ErrorCode.SEQUENCE, MsgType.LOAD_CHUNK, 16380)),
+        ("error_input_size", 13, ErrorReply(ErrorCode.INPUT_SIZE, MsgType.LOAD, 27648)),
+        ("error_sequence", 14, ErrorReply(ErrorCode.SEQUENCE, MsgType.LOAD, 16380)),
+        ("error_sequence_quiet", 20,
+         ErrorReply(ErrorCode.SEQUENCE, MsgType.LOAD_QUIET, 0)),
         ("error_no_input", 15, ErrorReply(ErrorCode.NO_INPUT, MsgType.INVOKE, 0)),
         ("error_invoke_failed", 16, ErrorReply(ErrorCode.INVOKE_FAILED, MsgType.INVOKE, -7)),
         ("error_no_result", 255, ErrorReply(ErrorCode.NO_RESULT, MsgType.OP_TIMES, 0)),

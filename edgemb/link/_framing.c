@@ -33,44 +33,60 @@ static Py_ssize_t worst_case(Py_ssize_t payload_len) {
 }
 
 PyDoc_STRVAR(encode_frame_doc,
-             "encode_frame(msg_type, seq, payload=b'') -> bytes\n\n"
+             "encode_frame(msg_type, seq, payload=b'', tail=b'') -> bytes\n\n"
              "The frame on the wire, delimiter included: [type][seq][payload][CRC-32 LE],\n"
-             "COBS-encoded, then 0x00.");
+             "COBS-encoded, then 0x00. The payload is payload followed by tail: a\n"
+             "LOAD's header and its data, without joining them first.");
+
+/* An optional bytes-like argument as a buffer; an empty one when absent. */
+static int get_buffer(PyObject *obj, Py_buffer *view) {
+  if (obj == NULL) {
+    view->buf = (void *)"";
+    view->len = 0;
+    view->obj = NULL;
+    return 0;
+  }
+  return PyObject_GetBuffer(obj, view, PyBUF_SIMPLE);
+}
+
+static void release_buffer(Py_buffer *view) {
+  if (view->obj != NULL) PyBuffer_Release(view);
+}
 
 static PyObject *encode_frame(PyObject *module, PyObject *args) {
   int msg_type, seq;
-  Py_buffer payload = {0};
-  PyObject *payload_obj = NULL;
-  PyObject *result;
+  Py_buffer payload, tail;
+  PyObject *payload_obj = NULL, *tail_obj = NULL;
+  PyObject *result = NULL;
   em_encoder_t enc;
   sink_t sink;
   (void)module;
-  if (!PyArg_ParseTuple(args, "ii|O:encode_frame", &msg_type, &seq, &payload_obj)) return NULL;
-  if (payload_obj == NULL) {
-    payload.buf = (void *)"";  /* no payload: the frame is header and CRC */
-  } else if (PyObject_GetBuffer(payload_obj, &payload, PyBUF_SIMPLE) != 0) {
+  if (!PyArg_ParseTuple(args, "ii|OO:encode_frame", &msg_type, &seq, &payload_obj, &tail_obj))
     return NULL;
-  }
   if (msg_type < 0 || msg_type > 0xFF || seq < 0 || seq > 0xFF) {
-    PyBuffer_Release(&payload);
     return PyErr_Format(PyExc_ValueError, "type %d and seq %d must each fit in a byte",
                         msg_type, seq);
   }
-  result = PyBytes_FromStringAndSize(NULL, worst_case(payload.len));
-  if (result == NULL) {
-    PyBuffer_Release(&payload);
+  if (get_buffer(payload_obj, &payload) != 0) return NULL;
+  if (get_buffer(tail_obj, &tail) != 0) {
+    release_buffer(&payload);
     return NULL;
   }
-  sink.out = (uint8_t *)PyBytes_AS_STRING(result);
-  sink.len = 0;
-  /* The encoder touches only our buffers, so other threads may run. */
-  Py_BEGIN_ALLOW_THREADS
-  em_frame_begin(&enc, sink_write, &sink, (uint8_t)msg_type, (uint8_t)seq);
-  em_frame_put(&enc, payload.buf, (size_t)payload.len);
-  em_frame_end(&enc);
-  Py_END_ALLOW_THREADS
-  PyBuffer_Release(&payload);
-  if (_PyBytes_Resize(&result, (Py_ssize_t)sink.len) != 0) return NULL;
+  result = PyBytes_FromStringAndSize(NULL, worst_case(payload.len + tail.len));
+  if (result != NULL) {
+    sink.out = (uint8_t *)PyBytes_AS_STRING(result);
+    sink.len = 0;
+    /* The encoder touches only our buffers, so other threads may run. */
+    Py_BEGIN_ALLOW_THREADS
+    em_frame_begin(&enc, sink_write, &sink, (uint8_t)msg_type, (uint8_t)seq);
+    em_frame_put(&enc, payload.buf, (size_t)payload.len);
+    em_frame_put(&enc, tail.buf, (size_t)tail.len);
+    em_frame_end(&enc);
+    Py_END_ALLOW_THREADS
+  }
+  release_buffer(&payload);
+  release_buffer(&tail);
+  if (result == NULL || _PyBytes_Resize(&result, (Py_ssize_t)sink.len) != 0) return NULL;
   return result;
 }
 

@@ -4,10 +4,12 @@ Two ways to send (docs/protocol.md, "Flow control"):
 - requests are stop-and-wait: one at a time, and retransmitted with the same
   seq, which the board recognises and answers from its record without running
   the request twice;
-- an input upload (LOAD_BEGIN, LOAD_CHUNKs) streams through a sliding window
-  of `window` unacknowledged frames. These frames are idempotent, so a loss is
-  repaired by resending every unacknowledged frame under new seqs (go-back-N),
-  which stale replies to the old copies cannot then be mistaken for.
+- an input upload (LOAD frames, the first at offset 0) streams through a sliding window
+  of `window` unacknowledged frames. One frame in every half window asks for
+  an ACK, which covers the quiet frames before it, and so does the last frame
+  before the host waits. These frames are idempotent, so a loss is repaired
+  by resending every unacknowledged frame under new seqs (go-back-N), which
+  stale replies to the old copies cannot then be mistaken for.
 Retries are bounded.
 """
 
@@ -18,7 +20,9 @@ import random
 import struct
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import serial
 
@@ -44,8 +48,8 @@ from edgemb.link.messages import (
     Hello,
     Info,
     Invoke,
-    LoadBegin,
-    LoadChunk,
+    Load,
+    LoadQuiet,
     Message,
     MsgType,
     OpTimes,
@@ -54,12 +58,12 @@ from edgemb.link.messages import (
     encode_message,
     parse_message,
 )
-from edgemb.link.ports import DEFAULT_BAUDRATE, hard_reset, open_port
+from edgemb.link.ports import DEFAULT_BAUDRATE, frame_writer, hard_reset, open_port
 
-_CHUNK_HEADER = 4  # LOAD_CHUNK's offset field
+_LOAD_HEADER = 8  # LOAD's total_len and offset fields
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
-_ACK_LAYOUT = struct.Struct("<II")  # ACK's offset and length
+_ACK_LAYOUT = struct.Struct("<IIB")  # ACK's offset, length and begin_seq
 
 
 @dataclass
@@ -74,14 +78,25 @@ class LinkStats:
     bytes_received: int = 0
 
 
-@dataclass(frozen=True)
-class _Request:
+class _Request(NamedTuple):
+    """A request sent and not yet answered. Its frame is not kept: freed
+    right after the write, the memory of one upload frame serves the next
+    (keeping a window of them made every upload fault fresh pages in)."""
+
     message: Message
     seq: int
-    wire: bytes
-    # For an upload frame, the exact bytes of the ACK that will answer it: a
-    # reply that starts with them is taken without decoding (see _take_acks).
+    wire_len: int  # bytes of its frame on the wire
+    # For an upload frame, the seq of the LOAD its upload started with (as
+    # the ACK reports it), and, unless the frame is quiet, the exact bytes
+    # of the ACK that will answer it: a reply that starts with them is taken
+    # without decoding (see _take_acks).
+    begin_seq: int | None = None
     ack_wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        """Its frame, encoded again (for error messages)."""
+        return encode_message(self.message, self.seq)
 
 
 class _Capture:
@@ -122,6 +137,7 @@ class BoardClient:
         self.port = port
         if getattr(port, "timeout", 0) is None or getattr(port, "timeout", 0) > 0.1:
             port.timeout = 0.05  # reads must return so that our deadlines hold
+        self._write = frame_writer(port)
         self.timeout = timeout
         self.retries = retries
         self.invoke_timeout = invoke_timeout
@@ -130,6 +146,7 @@ class BoardClient:
         # A random start makes it unlikely that a request repeats the last seq a
         # previous session used, which the board would take for a retransmission.
         self._seq = random.randrange(256) if first_seq is None else first_seq & 0xFF
+        self._begin_seq = 0  # seq of the last LOAD at offset 0 sent
         self._decoder = FrameDecoder()
         self._inbox: deque[Frame | FrameError] = deque()
         self._capture = _Capture()
@@ -141,6 +158,7 @@ class BoardClient:
         self._pending_deadline = 0.0
         self._go_backs = 0  # since the oldest pending frame last made progress
         self._pending_error: ErrorReply | None = None
+        self._quiet_run = 0  # quiet LOAD frames sent since the last that asked for an ACK
 
     # ---- opening -----------------------------------------------------------
 
@@ -195,15 +213,21 @@ class BoardClient:
         info = self._require_info()
         self._capture = _Capture()
         data = bytes(data)
-        size = max(1, info.max_payload - _CHUNK_HEADER)
-        messages: list[Message] = [LoadBegin(len(data))]
-        messages += [LoadChunk(o, data[o : o + size]) for o in range(0, len(data), size)]
+        total, size = len(data), max(1, info.max_payload - _LOAD_HEADER)
+        offsets = range(0, total, size) or range(1)  # an empty input: one empty LOAD
+        last = offsets[-1]
+        messages = [
+            self._load(total, offset, data[offset : offset + size], wait and offset == last)
+            for offset in offsets
+        ]
         self._send_windowed(messages)
         if wait:
             self.flush()
 
     def flush(self) -> None:
         """Waits until every uploaded chunk has been acknowledged."""
+        if self._pending and self._pending[-1].ack_wire is None:
+            self._ask_for_ack()
         while self._pending:
             self._advance_window()
 
@@ -235,11 +259,11 @@ class BoardClient:
         self.flush()
         self._capture = _Capture()
         retries = self.retries if retries is None else retries
-        request = self._prepare(message)
+        request, wire = self._prepare(message)
         last_error: ErrorReply | None = None
         for attempt in range(retries + 1):
-            self._send([request], again=attempt > 0)
-            deadline = time.monotonic() + timeout + self._wire_seconds(len(request.wire))
+            self._send([wire], again=attempt > 0)
+            deadline = time.monotonic() + timeout + self._wire_seconds(len(wire))
             reply = self._await_reply(request, deadline)
             if isinstance(reply, ErrorReply):
                 # A damaged frame is worth another try; anything else is the
@@ -276,6 +300,31 @@ class BoardClient:
     def _window(self) -> int:
         return max(1, min(self.info.window if self.info else 1, _MAX_WINDOW))
 
+    def _ack_every(self) -> int:
+        """How often an upload asks for an ACK: every half window, so that the
+        ACK comes back while the rest of the window is still going out."""
+        return (self._window() + 1) // 2
+
+    def _load(self, total: int, offset: int, data: bytes, ask_ack: bool) -> Load:
+        """A LOAD that asks for an ACK when told to or when it ends a run of
+        quiet ones; else a quiet one."""
+        if ask_ack or self._quiet_run + 1 >= self._ack_every():
+            self._quiet_run = 0
+            return Load(total, offset, data)
+        self._quiet_run += 1
+        return LoadQuiet(total, offset, data)
+
+    def _ask_for_ack(self) -> None:
+        """The newest pending frame is quiet, and nothing may follow it: send
+        it again, asking for an ACK this time (LOAD frames are idempotent)."""
+        while len(self._pending) >= self._window():
+            self._advance_window()
+        if not self._pending or self._pending[-1].ack_wire is not None:
+            return  # a go-back or an error has changed what is pending
+        newest = self._pending[-1].message
+        self._quiet_run = 0
+        self._send_windowed([Load(newest.total_len, newest.offset, newest.data)])
+
     def _send_windowed(self, messages: list[Message]) -> None:
         """Sends the messages as fast as the window lets them go, several
         frames to a write when it has room for several."""
@@ -289,20 +338,20 @@ class BoardClient:
                 while self._pending and self._item_waiting():
                     self._advance_window()
                 continue
-            requests = [self._prepare(m) for m in messages[:room]]
+            requests, wires = zip(*(self._prepare(m) for m in messages[:room]))
             messages = messages[room:]
             was_empty = not self._pending
-            self._send(requests, again=False)
+            self._send(wires, again=False)
             self._pending.extend(requests)
             if was_empty:
                 self._restart_pending_timer()
 
     def _restart_pending_timer(self) -> None:
-        wire = sum(len(r.wire) for r in self._pending)
+        wire = sum(r.wire_len for r in self._pending)
         self._pending_deadline = time.monotonic() + self.timeout + self._wire_seconds(wire)
 
     def _advance_window(self) -> None:
-        """Takes one event from the board: the oldest frame acknowledged, a
+        """Takes one event from the board: the oldest frames acknowledged, a
         loss detected (then goes back), or a stale or damaged frame."""
         if self._take_acks():
             return
@@ -320,8 +369,6 @@ class BoardClient:
         index = self._pending_index(item.seq, reply)
         if index is None:
             self.stats.stale_replies += 1
-        elif index > 0:
-            self._go_back()  # the board answers in order: earlier replies were lost
         elif isinstance(reply, ErrorReply):
             if reply.code in FRAME_ERRORS or reply.code == ErrorCode.SEQUENCE:
                 self._pending_error = reply
@@ -329,18 +376,33 @@ class BoardClient:
             else:
                 self._pending.clear()
                 raise BoardError(reply)
+        elif index != self._first_acked() or reply.begin_seq != self._pending[index].begin_seq:
+            # The board answers in order, so an earlier ACK was lost; or the
+            # upload's first LOAD was, and the board took the rest as part of
+            # an older upload.
+            self._go_back()
         else:
+            self._acknowledge(index)
+
+    def _first_acked(self) -> int | None:
+        """The index of the oldest pending frame that asked for an ACK."""
+        return next((k for k, r in enumerate(self._pending) if r.ack_wire is not None), None)
+
+    def _acknowledge(self, index: int) -> None:
+        """Pending frames up to `index` are acknowledged: the oldest makes progress."""
+        for _ in range(index + 1):
             self._pending.popleft()
-            self._go_backs = 0
-            self._pending_error = None
-            self._restart_pending_timer()
+        self._go_backs = 0
+        self._pending_error = None
+        self._restart_pending_timer()
 
     def _take_acks(self) -> bool:
         """The fast path of a clean upload: while the bytes from the board
-        begin with exactly the ACK the oldest pending frame expects, that frame
-        is acknowledged, with no decoding. Anything else (an error, a damaged
-        or stale frame, a partial one) goes to the decoder and the general path.
-        Whether this took at least one ACK."""
+        begin with exactly the ACK the oldest acknowledged pending frame
+        expects, that frame and the quiet ones before it are acknowledged, with
+        no decoding. Anything else (an error, a damaged or stale frame, a
+        partial one) goes to the decoder and the general path. Whether this
+        took at least one ACK."""
         if self._inbox or not self._decoder.idle:
             return False  # mid-frame, or frames already decoded: keep their order
         data = self._read(self._pending_deadline)
@@ -348,25 +410,22 @@ class BoardClient:
             return False
         self._capture.add(data)
         pos = taken = 0
-        while self._pending:
-            expected = self._pending[0].ack_wire
-            if expected is None or not data.startswith(expected, pos):
+        while (index := self._first_acked()) is not None:
+            expected = self._pending[index].ack_wire
+            if not data.startswith(expected, pos):
                 break
             pos += len(expected)
-            self._pending.popleft()
+            self._acknowledge(index)
             taken += 1
         if taken:
             self._synced = True
             self._capture.frames += taken
-            self._go_backs = 0
-            self._pending_error = None
-            self._restart_pending_timer()
         if pos < len(data):
             self._inbox.extend(self._decoder.feed(data[pos:]))
         return taken > 0
 
     def _pending_index(self, seq: int, reply: Message) -> int | None:
-        """Which pending frame `reply` answers; the oldest, almost always."""
+        """Which pending frame `reply` answers: the oldest acknowledged one, almost always."""
         oldest = self._pending[0]
         if oldest.seq == seq and _answers(reply, oldest.message):
             return 0
@@ -385,12 +444,13 @@ class BoardClient:
             if error is not None:
                 raise BoardError(error)
             raise self._timeout_error(oldest, self.timeout, self.retries + 1)
-        # An upload that a later LOAD_BEGIN supersedes need not complete:
-        # resend from the last LOAD_BEGIN, whose chunks all follow it.
-        begins = [k for k, r in enumerate(self._pending) if isinstance(r.message, LoadBegin)]
-        messages = [r.message for r in list(self._pending)[begins[-1] if begins else 0 :]]
-        self._pending = deque(self._prepare(m) for m in messages)
-        self._send(list(self._pending), again=True)
+        # An upload that a later one supersedes need not complete: resend
+        # from the last LOAD at offset 0, which the rest of its upload follows.
+        starts = [k for k, r in enumerate(self._pending) if r.message.offset == 0]
+        messages = [r.message for r in list(self._pending)[starts[-1] if starts else 0 :]]
+        requests, wires = zip(*(self._prepare(m) for m in messages))
+        self._pending = deque(requests)
+        self._send(wires, again=True)
         self._restart_pending_timer()
 
     # ---- the byte stream -----------------------------------------------------
@@ -414,25 +474,33 @@ class BoardClient:
         self._inbox.clear()
         self._pending.clear()
         self._go_backs = 0
+        self._quiet_run = 0
         self._synced = False
 
-    def _prepare(self, message: Message) -> _Request:
+    def _prepare(self, message: Message) -> tuple[_Request, bytes]:
+        """The request's record, under the next seq, and its frame."""
         seq = self._seq
         self._seq = (self._seq + 1) & 0xFF
-        return _Request(message, seq, encode_message(message, seq), _expected_ack(message, seq))
+        wire = encode_message(message, seq)
+        if not isinstance(message, Load):
+            return _Request(message, seq, len(wire)), wire
+        if message.offset == 0:
+            self._begin_seq = seq
+        begin_seq = self._begin_seq
+        ack = _expected_ack(message, seq, begin_seq)
+        return _Request(message, seq, len(wire), begin_seq, ack), wire
 
-    def _send(self, requests: list[_Request], again: bool) -> None:
+    def _send(self, wires: Sequence[bytes], again: bool) -> None:
         # The leading delimiter ends any partial frame noise left in the
         # board's decoder, which would otherwise swallow our first frame.
-        data = b"".join([DELIMITER, *(r.wire for r in requests)])
         try:
-            self.port.write(data)
+            written = self._write([DELIMITER, *wires])
         except (serial.SerialException, OSError) as error:
             raise PortError(f"writing to the port failed: {error}") from error
-        self.stats.frames_sent += len(requests)
-        self.stats.bytes_sent += len(data)
+        self.stats.frames_sent += len(wires)
+        self.stats.bytes_sent += written
         if again:
-            self.stats.retransmissions += len(requests)
+            self.stats.retransmissions += len(wires)
 
     def _next_item(self, deadline: float) -> Frame | FrameError | None:
         """The next decoded frame or damaged frame from the board, or None at
@@ -508,17 +576,15 @@ class BoardClient:
         return LinkTimeout("\n".join(lines))
 
 
-def _expected_ack(request: Message, seq: int) -> bytes | None:
-    """The wire bytes of the ACK that answers an upload frame; None for others."""
-    if isinstance(request, LoadChunk):
-        offset, length = request.offset, len(request.data)
-    elif isinstance(request, LoadBegin):
-        offset, length = 0, request.total_len
-    else:
+def _expected_ack(request: Message, seq: int, begin_seq: int) -> bytes | None:
+    """The wire bytes of the ACK that answers a LOAD; None for a quiet LOAD
+    and for other requests."""
+    if type(request) is not Load:
         return None
-    # What encode_message(Ack(offset, length), seq) gives, without building the
-    # message: this runs for every frame of every upload.
-    return encode_frame(MsgType.ACK, seq, _ACK_LAYOUT.pack(offset, length))
+    # What encode_message(Ack(offset, length, begin_seq), seq) gives, without
+    # building the message.
+    layout = _ACK_LAYOUT.pack(request.offset, len(request.data), begin_seq)
+    return encode_frame(MsgType.ACK, seq, layout)
 
 
 def _answers(reply: Message, request: Message) -> bool:
@@ -526,13 +592,10 @@ def _answers(reply: Message, request: Message) -> bool:
     earlier request that happened to have the same seq)."""
     if isinstance(reply, ErrorReply):
         return reply.request_type == request.TYPE or reply.code in FRAME_ERRORS
-    if reply.TYPE != EXPECTED_REPLY[request.TYPE]:
-        return False
-    if isinstance(reply, Ack):
-        if isinstance(request, LoadBegin):
-            return (reply.offset, reply.length) == (0, request.total_len)
-        if isinstance(request, LoadChunk):
-            return (reply.offset, reply.length) == (request.offset, len(request.data))
+    if reply.TYPE != EXPECTED_REPLY.get(request.TYPE):
+        return False  # (a quiet LOAD expects no reply)
+    if isinstance(reply, Ack) and isinstance(request, Load):
+        return (reply.offset, reply.length) == (request.offset, len(request.data))
     return True
 
 

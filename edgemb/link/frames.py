@@ -103,11 +103,12 @@ def frame_body(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
     return body + crc32(body).to_bytes(CRC_BYTES, "little")
 
 
-def encode_frame_python(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
-    """The bytes on the wire, delimiter included."""
+def encode_frame_python(msg_type: int, seq: int, payload: bytes = b"", tail: bytes = b"") -> bytes:
+    """The bytes on the wire, delimiter included. The frame's payload is
+    payload followed by tail (as the C encoder takes them)."""
     if not (0 <= msg_type <= 0xFF and 0 <= seq <= 0xFF):
         raise ValueError(f"type {msg_type} and seq {seq} must each fit in a byte")
-    return cobs_encode(frame_body(msg_type, seq, payload)) + DELIMITER
+    return cobs_encode(frame_body(msg_type, seq, bytes(payload) + bytes(tail))) + DELIMITER
 
 
 encode_frame = encode_frame_c or encode_frame_python

@@ -14,16 +14,16 @@ from typing import Any, ClassVar
 from edgemb.link.errors import MessageError
 from edgemb.link.frames import Frame, encode_frame
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class MsgType(IntEnum):
     HELLO = 0x01
-    LOAD_BEGIN = 0x02
-    LOAD_CHUNK = 0x03
+    LOAD = 0x02
     INVOKE = 0x04
     BENCH = 0x05
     OP_TIMES = 0x06
+    LOAD_QUIET = 0x42  # LOAD, answered only when refused
     INFO = 0x81
     ACK = 0x82
     RESULT = 0x84
@@ -56,9 +56,9 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_TYPE: "the board does not know message type 0x{detail:02x}",
     ErrorCode.BAD_LENGTH: "wrong payload length for this message; expected {detail} bytes",
     ErrorCode.INPUT_SIZE: "wrong input size: the board's model takes {detail} bytes",
-    ErrorCode.SEQUENCE: "out of order: LOAD_CHUNK without LOAD_BEGIN or leaving a gap; "
-    "the board has {detail} bytes",
-    ErrorCode.OUT_OF_RANGE: "chunk runs past the end of the {detail}-byte input",
+    ErrorCode.SEQUENCE: "out of order: a LOAD past offset 0 with no upload started, or "
+    "leaving a gap; the board has {detail} bytes",
+    ErrorCode.OUT_OF_RANGE: "LOAD runs past the end of the {detail}-byte input",
     ErrorCode.NO_INPUT: "no complete input loaded (the board has {detail} bytes)",
     ErrorCode.INVOKE_FAILED: "the model runner failed with code {detail}",
     ErrorCode.BAD_ARGUMENT: "invalid argument (detail {detail})",
@@ -218,27 +218,38 @@ class Hello(Message):
         return cls(version)
 
 
-@_fixed("I")
+_LOAD_HEADER = struct.Struct("<II")
+
+
 @dataclasses.dataclass(frozen=True)
-class LoadBegin(Message):
-    TYPE: ClassVar = MsgType.LOAD_BEGIN
+class Load(Message):
+    """Part of an input tensor: `data` at `offset` of a `total_len`-byte input.
+    A LOAD at offset 0 starts a new upload."""
+
+    TYPE: ClassVar = MsgType.LOAD
     total_len: int
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadChunk(Message):
-    TYPE: ClassVar = MsgType.LOAD_CHUNK
     offset: int
     data: bytes
 
+    def header(self) -> bytes:
+        return _LOAD_HEADER.pack(self.total_len, self.offset)
+
     def pack(self) -> bytes:
-        return struct.pack("<I", self.offset) + bytes(self.data)
+        return self.header() + bytes(self.data)
 
     @classmethod
-    def unpack(cls, payload: bytes) -> LoadChunk:
+    def unpack(cls, payload: bytes) -> Load:
         r = _Reader(payload, cls.TYPE.name)
-        (offset,) = r.unpack("I")
-        return cls(offset, r.rest())
+        total_len, offset = r.unpack("II")
+        return cls(total_len, offset, r.rest())
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadQuiet(Load):
+    """A LOAD that the board answers only to refuse it. The ACK to the next
+    LOAD that is not quiet covers it, since the board answers in order."""
+
+    TYPE: ClassVar = MsgType.LOAD_QUIET
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,12 +336,17 @@ class Info(Message):
         return cls(*head, *tensors, *strings)
 
 
-@_fixed("II")
+@_fixed("IIB")
 @dataclasses.dataclass(frozen=True)
 class Ack(Message):
+    """Acknowledges a LOAD and every quiet LOAD before it. begin_seq is the
+    seq of the LOAD at offset 0 that started the upload, so the host can tell
+    that none was lost on the way, leaving the board in an older upload."""
+
     TYPE: ClassVar = MsgType.ACK
     offset: int
     length: int
+    begin_seq: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -421,16 +437,16 @@ class ErrorReply(Message):
 
 
 REQUESTS: dict[int, type[Message]] = {
-    cls.TYPE: cls for cls in (Hello, LoadBegin, LoadChunk, Invoke, Bench, OpTimesRequest)
+    cls.TYPE: cls for cls in (Hello, Load, LoadQuiet, Invoke, Bench, OpTimesRequest)
 }
 REPLIES: dict[int, type[Message]] = {
     cls.TYPE: cls for cls in (Info, Ack, Result, BenchResult, OpTimes, ErrorReply)
 }
-# The reply each request expects when it succeeds (ERROR may answer any).
+# The reply each request expects when it succeeds (ERROR may answer any; a
+# quiet LOAD frame has no reply of its own).
 EXPECTED_REPLY: dict[int, int] = {
     MsgType.HELLO: MsgType.INFO,
-    MsgType.LOAD_BEGIN: MsgType.ACK,
-    MsgType.LOAD_CHUNK: MsgType.ACK,
+    MsgType.LOAD: MsgType.ACK,
     MsgType.INVOKE: MsgType.RESULT,
     MsgType.BENCH: MsgType.BENCH_RESULT,
     MsgType.OP_TIMES: MsgType.OP_TIMES_RESULT,
@@ -439,6 +455,8 @@ EXPECTED_REPLY: dict[int, int] = {
 
 def encode_message(message: Message, seq: int) -> bytes:
     """The frame on the wire for a message."""
+    if isinstance(message, Load):  # header and data, without joining them first
+        return encode_frame(message.TYPE, seq, message.header(), message.data)
     return encode_frame(message.TYPE, seq, message.pack())
 
 

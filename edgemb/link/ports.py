@@ -4,7 +4,9 @@ pyserial URL (socket://host:port, rfc2217://host:port), and resetting boards."""
 from __future__ import annotations
 
 import errno
+import os
 import time
+from collections.abc import Callable
 
 import serial
 
@@ -55,6 +57,41 @@ def hard_reset(device: serial.SerialBase, hold_seconds: float = 0.1) -> None:
     time.sleep(hold_seconds)
     device.rts = False  # EN high: chip boots
     device.dtr = device.dtr
+
+
+def frame_writer(device) -> Callable[[list[bytes]], int]:
+    """A function that writes a list of frames to the port, all of them, and
+    returns the bytes written.
+
+    pyserial keeps a local port's descriptor non-blocking and writes with a
+    loop of write() and select() in Python, copying what is left after each
+    partial write. On a fast link (a pseudo-terminal moves 200 MB/s) that loop,
+    and joining the frames first, cost more than the bytes. So for a local port
+    the descriptor is made blocking (pyserial's reads wait in select() first,
+    so they do not mind) and the frames go out with writev(): the kernel waits
+    for room, in one call, with no copy. Ports without a descriptor (socket://,
+    rfc2217://), with a write timeout, or pyserial-like objects write as they
+    always do."""
+    fd = getattr(device, "fd", None)
+    if not isinstance(fd, int) or getattr(device, "write_timeout", None) is not None:
+        def write_joined(frames: list[bytes]) -> int:
+            data = b"".join(frames)
+            device.write(data)
+            return len(data)
+
+        return write_joined
+    os.set_blocking(fd, True)
+
+    def write_vector(frames: list[bytes]) -> int:
+        total = left = sum(map(len, frames))
+        while True:
+            left -= os.writev(fd, frames)
+            if left == 0:
+                return total
+            # Interrupted part-way (a signal): go on from where it stopped.
+            frames = [memoryview(b"".join(frames))[-left:]]
+
+    return write_vector
 
 
 def available_ports() -> list[str]:

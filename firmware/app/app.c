@@ -23,6 +23,7 @@ typedef struct {
   union {
     struct {
       uint32_t offset, length;
+      uint8_t begin_seq;
     } ack;
     struct {
       uint32_t time_us, ticks;
@@ -41,7 +42,8 @@ typedef struct {
   int32_t status_detail;
   uint16_t timed_ops; /* operators whose ticks we keep; 0 if none */
   uint8_t load_begun;
-  uint32_t loaded; /* input bytes received, contiguous from offset 0 */
+  uint8_t begin_seq; /* seq of the LOAD at offset 0 that started the current upload */
+  uint32_t loaded;   /* input bytes received, contiguous from offset 0 */
   uint8_t have_op_times;
   uint8_t have_last;
   uint8_t last_seq;
@@ -141,6 +143,7 @@ static void reply_ack(uint32_t offset, uint32_t length) {
   app.reply.type = EM_MSG_ACK;
   app.reply.u.ack.offset = offset;
   app.reply.u.ack.length = length;
+  app.reply.u.ack.begin_seq = app.begin_seq;
 }
 
 static void send_info(uint8_t seq) {
@@ -175,7 +178,8 @@ static void send_reply(void) {
       send_info(r->seq);
       break;
     case EM_MSG_ACK:
-      em_send_ack(serial_sink, NULL, r->seq, r->u.ack.offset, r->u.ack.length);
+      em_send_ack(serial_sink, NULL, r->seq, r->u.ack.offset, r->u.ack.length,
+                  r->u.ack.begin_seq);
       break;
     case EM_MSG_RESULT:
       em_send_result(serial_sink, NULL, r->seq, r->u.result.time_us, r->u.result.ticks, output,
@@ -211,35 +215,31 @@ static void do_hello(const em_frame_t *f) {
   app.reply.type = EM_MSG_INFO;
 }
 
-static void do_load_begin(const em_frame_t *f) {
-  uint32_t total, expected;
-  if (em_parse_load_begin(f, &total, &expected)) {
+/* A LOAD at offset 0 starts a new upload; any other continues the current one
+ * at an offset it has reached (offset <= loaded: a chunk sent again rewrites
+ * the same bytes). Every check comes first: a refused LOAD changes nothing. */
+static void do_load(const em_frame_t *f) {
+  uint32_t total, offset, expected;
+  const uint8_t *data;
+  size_t len;
+  uint32_t input_bytes = em_model_settings.input.bytes;
+  if (em_parse_load(f, &total, &offset, &data, &len, &expected)) {
     reply_error(EM_ERR_BAD_LENGTH, f->type, (int32_t)expected);
   } else if (app.status != EM_STATUS_READY) {
     reply_error(EM_ERR_NOT_READY, f->type, app.status);
-  } else if (total != em_model_settings.input.bytes) {
-    reply_error(EM_ERR_INPUT_SIZE, f->type, (int32_t)em_model_settings.input.bytes);
-  } else {
-    app.load_begun = 1;
-    app.loaded = 0;
-    reply_ack(0, total);
-  }
-}
-
-static void do_load_chunk(const em_frame_t *f) {
-  uint32_t offset, expected;
-  const uint8_t *data;
-  size_t len;
-  uint32_t total = em_model_settings.input.bytes;
-  if (em_parse_load_chunk(f, &offset, &data, &len, &expected)) {
-    reply_error(EM_ERR_BAD_LENGTH, f->type, (int32_t)expected);
-  } else if (!app.load_begun || offset > app.loaded) {
-    /* No LOAD_BEGIN, or a gap: the detail tells the host where to resume. */
+  } else if (total != input_bytes) {
+    reply_error(EM_ERR_INPUT_SIZE, f->type, (int32_t)input_bytes);
+  } else if (offset != 0u && (!app.load_begun || offset > app.loaded)) {
+    /* No upload started, or a gap: the detail tells the host where to resume. */
     reply_error(EM_ERR_SEQUENCE, f->type, (int32_t)app.loaded);
-  } else if (len > (size_t)(total - offset)) {
+  } else if (len > (size_t)(total - offset)) { /* offset <= loaded <= total here */
     reply_error(EM_ERR_OUT_OF_RANGE, f->type, (int32_t)total);
   } else {
-    /* offset <= loaded: a retransmitted chunk rewrites the same bytes. */
+    if (offset == 0u) {
+      app.load_begun = 1;
+      app.begin_seq = f->seq;
+      app.loaded = 0;
+    }
     memcpy(input + offset, data, len);
     if (offset + (uint32_t)len > app.loaded) app.loaded = offset + (uint32_t)len;
     reply_ack(offset, (uint32_t)len);
@@ -341,11 +341,9 @@ static void execute(const em_frame_t *f) {
     case EM_MSG_HELLO:
       do_hello(f);
       break;
-    case EM_MSG_LOAD_BEGIN:
-      do_load_begin(f);
-      break;
-    case EM_MSG_LOAD_CHUNK:
-      do_load_chunk(f);
+    case EM_MSG_LOAD:
+    case EM_MSG_LOAD_QUIET:
+      do_load(f);
       break;
     case EM_MSG_INVOKE:
       do_invoke(f);
@@ -370,6 +368,9 @@ static void handle_frame(const em_frame_t *f) {
     app.last_seq = f->seq;
     app.last_crc = f->crc;
   }
+  /* A quiet LOAD is answered only when refused: the host counts on the ACK to
+   * a later LOAD, which the board sends after this one. */
+  if ((f->type & EM_MSG_QUIET) && app.reply.type == EM_MSG_ACK) return;
   send_reply();
 }
 

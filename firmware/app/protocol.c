@@ -258,8 +258,10 @@ void em_frame_begin(em_encoder_t *enc, em_write_fn write, void *ctx, uint8_t typ
 /* Runs of non-zero bytes go into the block by memcpy, up to the next zero or
  * the end of the block: the same bytes as encoder_byte() one at a time, at the
  * speed of memchr and memcpy (the host's Python client encodes its uploads
- * with this too). */
+ * with this too). A whole block of the caller's bytes goes to the sink as it
+ * is, without a copy into enc->block. */
 void em_frame_put(em_encoder_t *enc, const void *data, size_t len) {
+  static const uint8_t full_block_code = 0xFFu;
   const uint8_t *bytes = (const uint8_t *)data;
   enc->crc = em_crc32_update(enc->crc, bytes, len);
   while (len > 0) {
@@ -267,6 +269,14 @@ void em_frame_put(em_encoder_t *enc, const void *data, size_t len) {
     size_t run = len < room ? len : room;
     const uint8_t *zero = (const uint8_t *)memchr(bytes, 0, run);
     if (zero != NULL) run = (size_t)(zero - bytes);
+    if (run == 254u) { /* then the block was empty, and stays so */
+      enc->write(enc->ctx, &full_block_code, 1u);
+      enc->write(enc->ctx, bytes, 254u);
+      enc->after_full = 1;
+      bytes += 254u;
+      len -= 254u;
+      continue;
+    }
     memcpy(enc->block + 1u + enc->block_len, bytes, run);
     enc->block_len = (uint8_t)(enc->block_len + run);
     bytes += run;
@@ -343,21 +353,16 @@ int em_parse_hello(const em_frame_t *f, uint16_t *host_version, uint32_t *expect
   return 0;
 }
 
-int em_parse_load_begin(const em_frame_t *f, uint32_t *total_len, uint32_t *expected_len) {
-  if (expect_len(f, 4u, expected_len)) return EM_ERR_BAD_LENGTH;
-  *total_len = get_u32(f->payload);
-  return 0;
-}
-
-int em_parse_load_chunk(const em_frame_t *f, uint32_t *offset, const uint8_t **data,
-                        size_t *data_len, uint32_t *expected_len) {
-  if (f->payload_len < 4u) {
-    *expected_len = 4u;
+int em_parse_load(const em_frame_t *f, uint32_t *total_len, uint32_t *offset,
+                  const uint8_t **data, size_t *data_len, uint32_t *expected_len) {
+  if (f->payload_len < 8u) {
+    *expected_len = 8u;
     return EM_ERR_BAD_LENGTH;
   }
-  *offset = get_u32(f->payload);
-  *data = f->payload + 4;
-  *data_len = f->payload_len - 4u;
+  *total_len = get_u32(f->payload);
+  *offset = get_u32(f->payload + 4);
+  *data = f->payload + 8;
+  *data_len = f->payload_len - 8u;
   return 0;
 }
 
@@ -420,11 +425,13 @@ void em_send_info(em_write_fn write, void *ctx, uint8_t seq, const em_info_msg_t
   em_frame_end(&enc);
 }
 
-void em_send_ack(em_write_fn write, void *ctx, uint8_t seq, uint32_t offset, uint32_t length) {
+void em_send_ack(em_write_fn write, void *ctx, uint8_t seq, uint32_t offset, uint32_t length,
+                 uint8_t begin_seq) {
   em_encoder_t enc;
   em_frame_begin(&enc, write, ctx, EM_MSG_ACK, seq);
   em_frame_put_u32(&enc, offset);
   em_frame_put_u32(&enc, length);
+  em_frame_put_u8(&enc, begin_seq);
   em_frame_end(&enc);
 }
 

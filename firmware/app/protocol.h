@@ -16,16 +16,16 @@
 extern "C" {
 #endif
 
-#define EM_PROTOCOL_VERSION 1u
+#define EM_PROTOCOL_VERSION 2u
 
-/* Largest request payload the board accepts (LOAD_CHUNK data + 4). A target
+/* Largest request payload the board accepts (LOAD data + 8). A target
  * may raise it; the board reports it in INFO and the host sizes chunks from it. */
 #ifndef EM_PROTO_MAX_PAYLOAD
 #define EM_PROTO_MAX_PAYLOAD 1024u
 #endif
 
-/* How many LOAD frames the host may send before it waits for their ACKs. 1 is
- * stop-and-wait; a target whose receive path buffers more may raise it. */
+/* How many LOAD frames the host may have unacknowledged. 1 is stop-and-wait; a
+ * target whose receive path buffers more may raise it. */
 #ifndef EM_PROTO_WINDOW
 #define EM_PROTO_WINDOW 1u
 #endif
@@ -37,11 +37,14 @@ extern "C" {
 /* Message types: requests from the host, replies from the board. */
 enum {
   EM_MSG_HELLO = 0x01,
-  EM_MSG_LOAD_BEGIN = 0x02,
-  EM_MSG_LOAD_CHUNK = 0x03,
+  EM_MSG_LOAD = 0x02,
   EM_MSG_INVOKE = 0x04,
   EM_MSG_BENCH = 0x05,
   EM_MSG_OP_TIMES = 0x06,
+  /* LOAD with the QUIET bit: answered only when refused; the ACK to the next
+   * LOAD that is not quiet covers it. */
+  EM_MSG_QUIET = 0x40,
+  EM_MSG_LOAD_QUIET = EM_MSG_QUIET | EM_MSG_LOAD,
   EM_MSG_INFO = 0x81,
   EM_MSG_ACK = 0x82,
   EM_MSG_RESULT = 0x84,
@@ -173,9 +176,8 @@ void em_frame_write(em_write_fn write, void *ctx, uint8_t type, uint8_t seq,
 
 /* Each returns 0, or EM_ERR_BAD_LENGTH with *expected_len set. */
 int em_parse_hello(const em_frame_t *f, uint16_t *host_version, uint32_t *expected_len);
-int em_parse_load_begin(const em_frame_t *f, uint32_t *total_len, uint32_t *expected_len);
-int em_parse_load_chunk(const em_frame_t *f, uint32_t *offset, const uint8_t **data,
-                        size_t *data_len, uint32_t *expected_len);
+int em_parse_load(const em_frame_t *f, uint32_t *total_len, uint32_t *offset,
+                  const uint8_t **data, size_t *data_len, uint32_t *expected_len);
 int em_parse_bench(const em_frame_t *f, uint16_t *count, uint32_t *expected_len);
 int em_parse_empty(const em_frame_t *f, uint32_t *expected_len); /* INVOKE, OP_TIMES */
 
@@ -209,7 +211,9 @@ typedef struct {
 } em_bench_msg_t;
 
 void em_send_info(em_write_fn write, void *ctx, uint8_t seq, const em_info_msg_t *m);
-void em_send_ack(em_write_fn write, void *ctx, uint8_t seq, uint32_t offset, uint32_t length);
+/* begin_seq: the seq of the LOAD at offset 0 that started the upload acknowledged. */
+void em_send_ack(em_write_fn write, void *ctx, uint8_t seq, uint32_t offset, uint32_t length,
+                 uint8_t begin_seq);
 void em_send_result(em_write_fn write, void *ctx, uint8_t seq, uint32_t time_us,
                     uint32_t ticks, const int8_t *output, uint32_t output_len);
 void em_send_bench_result(em_write_fn write, void *ctx, uint8_t seq, const em_bench_msg_t *m);
