@@ -20,7 +20,6 @@ from edgemb.link.messages import (
     ErrorReply,
     Load,
     LoadQuiet,
-    MsgType,
     encode_message,
     parse_message,
 )

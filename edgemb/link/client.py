@@ -338,7 +338,7 @@ class BoardClient:
                 while self._pending and self._item_waiting():
                     self._advance_window()
                 continue
-            requests, wires = zip(*(self._prepare(m) for m in messages[:room]))
+            requests, wires = zip(*(self._prepare(m) for m in messages[:room]), strict=True)
             messages = messages[room:]
             was_empty = not self._pending
             self._send(wires, again=False)
@@ -448,7 +448,7 @@ class BoardClient:
         # from the last LOAD at offset 0, which the rest of its upload follows.
         starts = [k for k, r in enumerate(self._pending) if r.message.offset == 0]
         messages = [r.message for r in list(self._pending)[starts[-1] if starts else 0 :]]
-        requests, wires = zip(*(self._prepare(m) for m in messages))
+        requests, wires = zip(*(self._prepare(m) for m in messages), strict=True)
         self._pending = deque(requests)
         self._send(wires, again=True)
         self._restart_pending_timer()
