@@ -215,12 +215,18 @@ class BoardClient:
         data = bytes(data)
         total, size = len(data), max(1, info.max_payload - _LOAD_HEADER)
         offsets = range(0, total, size) or range(1)  # an empty input: one empty LOAD
-        last = offsets[-1]
-        messages = [
-            self._load(total, offset, data[offset : offset + size], wait and offset == last)
-            for offset in offsets
-        ]
-        self._send_windowed(messages)
+        last, window = offsets[-1], self._window()
+        ack_every = (window + 1) // 2  # so the ACK is back before the window is full
+        # This loop runs for every frame of every upload: on a fast link its
+        # microseconds are the link's, so it does no more than it must.
+        for offset in offsets:
+            chunk = data[offset : offset + size]
+            if (wait and offset == last) or self._quiet_run + 1 >= ack_every:
+                self._quiet_run = 0
+                self._send_load(Load(total, offset, chunk), window)
+            else:
+                self._quiet_run += 1
+                self._send_load(LoadQuiet(total, offset, chunk), window)
         if wait:
             self.flush()
 
@@ -300,51 +306,33 @@ class BoardClient:
     def _window(self) -> int:
         return max(1, min(self.info.window if self.info else 1, _MAX_WINDOW))
 
-    def _ack_every(self) -> int:
-        """How often an upload asks for an ACK: every half window, so that the
-        ACK comes back while the rest of the window is still going out."""
-        return (self._window() + 1) // 2
-
-    def _load(self, total: int, offset: int, data: bytes, ask_ack: bool) -> Load:
-        """A LOAD that asks for an ACK when told to or when it ends a run of
-        quiet ones; else a quiet one."""
-        if ask_ack or self._quiet_run + 1 >= self._ack_every():
-            self._quiet_run = 0
-            return Load(total, offset, data)
-        self._quiet_run += 1
-        return LoadQuiet(total, offset, data)
-
     def _ask_for_ack(self) -> None:
         """The newest pending frame is quiet, and nothing may follow it: send
         it again, asking for an ACK this time (LOAD frames are idempotent)."""
-        while len(self._pending) >= self._window():
+        window = self._window()
+        while len(self._pending) >= window:
             self._advance_window()
         if not self._pending or self._pending[-1].ack_wire is not None:
             return  # a go-back or an error has changed what is pending
         newest = self._pending[-1].message
         self._quiet_run = 0
-        self._send_windowed([Load(newest.total_len, newest.offset, newest.data)])
+        self._send_load(Load(newest.total_len, newest.offset, newest.data), window)
 
-    def _send_windowed(self, messages: list[Message]) -> None:
-        """Sends the messages as fast as the window lets them go, several
-        frames to a write when it has room for several."""
-        while messages:
-            room = self._window() - len(self._pending)
-            if room <= 0:
-                # Take every acknowledgement already here, not just the one
-                # that frees a slot: then several frames go out in one write,
-                # and each write costs the link a wake-up of both ends.
+    def _send_load(self, message: Load, window: int) -> None:
+        """Sends a LOAD as soon as the window has room for it."""
+        if len(self._pending) >= window:
+            # Take every acknowledgement already here, not just the one that
+            # frees a slot: the board sent them all in one go.
+            self._advance_window()
+            while self._pending and self._item_waiting():
                 self._advance_window()
-                while self._pending and self._item_waiting():
-                    self._advance_window()
-                continue
-            requests, wires = zip(*(self._prepare(m) for m in messages[:room]), strict=True)
-            messages = messages[room:]
-            was_empty = not self._pending
-            self._send(wires, again=False)
-            self._pending.extend(requests)
-            if was_empty:
-                self._restart_pending_timer()
+            while len(self._pending) >= window:
+                self._advance_window()
+        request, wire = self._prepare(message)
+        self._send((wire,), again=False)
+        self._pending.append(request)
+        if len(self._pending) == 1:
+            self._restart_pending_timer()
 
     def _restart_pending_timer(self) -> None:
         wire = sum(r.wire_len for r in self._pending)
