@@ -9,8 +9,10 @@ import threading
 import time
 
 import pytest
+from link_proxy import LinkProxy, frame_type
 
 from edgemb.build import build
+from edgemb.link.messages import MsgType
 from edgemb.targets.launch import start_board, start_qemu
 from edgemb.verify import VerifyOptions, verify
 
@@ -62,19 +64,36 @@ def monitor_command(path, command: str) -> None:
         time.sleep(0.2)
 
 
+class ResetMidUpload:
+    """A link-proxy hook on the board's replies: once `results` RESULTs have
+    gone by, the next ACK (the board is part-way through the next upload)
+    goes on to the host and the board is reset through QEMU's monitor."""
+
+    def __init__(self, monitor, results: int):
+        self.monitor, self.results, self.fired = monitor, results, False
+
+    def __call__(self, wire: bytes) -> bytes:
+        kind = frame_type(wire)
+        if kind == MsgType.RESULT:
+            self.results -= 1
+        elif kind == MsgType.ACK and self.results == 0 and not self.fired:
+            self.fired = True
+            threading.Thread(target=monitor_command, args=(self.monitor, "system_reset")).start()
+        return wire
+
+
 @needs_arm
 def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
     built = build(quantized_run, "mps2-an386", "native")
     monitor = tmp_path / "monitor.sock"
     with start_qemu(built.artifact, monitor_socket=monitor) as board:
-        def reset_after_third(done, total):
-            # 0.3 s into the fourth sample: its upload (over a second through a pty) is
-            # under way, and the rebooted board sees LOADs without the one at offset 0.
-            if done == 3:
-                threading.Timer(0.3, monitor_command, (monitor, "system_reset")).start()
-
-        summary = verify(quantized_run, verify_options(quantized_run, board.port, tmp_path,
-                                                       samples=8, bench=0), reset_after_third)
+        # The rebooted board sees the rest of the fourth upload without the
+        # LOAD at offset 0 that started it.
+        reset = ResetMidUpload(monitor, results=3)
+        with LinkProxy(board.port, to_host=reset) as proxy:
+            summary = verify(quantized_run, verify_options(quantized_run, proxy.port, tmp_path,
+                                                           samples=8, bench=0))
+    assert reset.fired
     assert summary["exact_matches"] == summary["samples"] == 8
     recoveries = summary["boards"][0]["recoveries"]
     assert len(recoveries) == 1

@@ -16,11 +16,13 @@ port, alternates:
             oversize frame and answers one ERROR: that reply is the proof that
             it has read every byte.
 
-Both figures are payload bytes (N x input size) per second of wall time. The
-best of --rounds is kept for each, since a shared machine only ever slows a
-run down.
+All figures are payload bytes (N x input size) per second of wall time. A
+shared machine only ever slows a run down, and by as much as a third from one
+round to the next, so two ratios are printed: the best protocol round against
+the best raw round, and the median over rounds of the ratio within a round
+(raw and protocol measured back to back, under the same load).
 
-    python tools/bench_link.py [--inputs 200] [--rounds 7] [--max-payload 1024 --window 1]
+    python tools/bench_link.py [--inputs 200] [--rounds 15] [--max-payload 1024 --window 1]
     python tools/bench_link.py --rate 92160 --inputs 4   # a 921600-baud UART
 """
 
@@ -31,6 +33,7 @@ import contextlib
 import os
 import random
 import select
+import statistics
 import sys
 import tempfile
 import threading
@@ -123,7 +126,7 @@ def _rate(bytes_per_second: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inputs", type=int, default=200, help="uploads per measurement")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--max-payload", type=int, help="the board's maximum frame payload")
     parser.add_argument("--window", type=int, help="the board's upload window")
     parser.add_argument("--rate", type=float,
@@ -146,27 +149,30 @@ def main() -> int:
             info = client.hello()
             inputs = make_inputs(args.inputs, info.input.bytes)
             payload = args.inputs * info.input.bytes
-            best = {"confirmed": float("inf"), "pipelined": float("inf"), "raw": float("inf")}
+            seconds: dict[str, list[float]] = {"confirmed": [], "pipelined": [], "raw": []}
             for round_ in range(args.rounds + 1):  # round 0 warms up
                 for name, run in (
                     ("confirmed", lambda: time_protocol(client, inputs, wait=True)),
-                    ("pipelined", lambda: time_protocol(client, inputs, wait=False)),
                     ("raw", lambda: time_raw(client, inputs)),
+                    ("pipelined", lambda: time_protocol(client, inputs, wait=False)),
                 ):
-                    seconds = run()
+                    elapsed = run()
                     client.hello()  # resynchronise (after the raw stream's ERROR)
                     if round_ > 0:
-                        best[name] = min(best[name], seconds)
+                        seconds[name].append(elapsed)
             stats = client.stats
 
-    rates = {name: payload / seconds for name, seconds in best.items()}
+    best = {name: payload / min(times) for name, times in seconds.items()}
     line = f"a {args.rate:,.0f} B/s serial line" if args.rate else "the bare pty"
     print(f"board: max_payload {info.max_payload}, window {info.window}; over {line}; "
-          f"{args.inputs} inputs of {info.input.bytes} bytes, best of {args.rounds} rounds")
-    print(f"raw write/read:                {_rate(rates['raw'])}")
+          f"{args.inputs} inputs of {info.input.bytes} bytes, {args.rounds} rounds")
+    print(f"{'':30s} {'best round':>17s}  {'best/best':>9s}  {'median of rounds':>16s}")
+    print(f"{'raw write/read':30s} {_rate(best['raw'])}")
     for name, label in (("pipelined", "load_input(wait=False) x N"),
                         ("confirmed", "load_input() x N (each acked)")):
-        print(f"{label:30s} {_rate(rates[name])}  {100 * rates[name] / rates['raw']:5.1f} % of raw")
+        ratios = [raw / mine for raw, mine in zip(seconds["raw"], seconds[name], strict=True)]
+        print(f"{label:30s} {_rate(best[name])}  {100 * best[name] / best['raw']:7.1f} %"
+              f"  {100 * statistics.median(ratios):14.1f} %")
     print(f"retransmissions: {stats.retransmissions}, damaged replies: {stats.damaged_received}")
     return 0
 
