@@ -204,9 +204,9 @@ class BoardClient:
         return info
 
     def load_input(self, data: bytes, *, wait: bool = True) -> None:
-        """Uploads one input tensor through the window of acknowledged chunks.
+        """Uploads one input tensor in LOAD frames through the upload window.
 
-        With wait=False it returns once the last chunk is sent, and the next
+        With wait=False it returns once the last LOAD is sent, and the next
         call (or flush()) collects the acknowledgements, so that uploads can
         follow each other without a round trip in between. An error the board
         reports about the upload is then raised by that next call."""
@@ -231,7 +231,7 @@ class BoardClient:
             self.flush()
 
     def flush(self) -> None:
-        """Waits until every uploaded chunk has been acknowledged."""
+        """Waits until every LOAD sent has been acknowledged."""
         if self._pending and self._pending[-1].ack_wire is None:
             self._ask_for_ack()
         while self._pending:
