@@ -307,8 +307,9 @@ class BoardClient:
         return max(1, min(self.info.window if self.info else 1, _MAX_WINDOW))
 
     def _ask_for_ack(self) -> None:
-        """The newest pending frame is quiet, and nothing may follow it: send
-        it again, asking for an ACK this time (LOAD frames are idempotent)."""
+        """The newest pending LOAD is quiet, and nothing may follow it: send an
+        empty LOAD just after it, which asks for the ACK that covers them all
+        (a board that did not get the LOADs before it refuses it: SEQUENCE)."""
         window = self._window()
         while len(self._pending) >= window:
             self._advance_window()
@@ -316,7 +317,7 @@ class BoardClient:
             return  # a go-back or an error has changed what is pending
         newest = self._pending[-1].message
         self._quiet_run = 0
-        self._send_load(Load(newest.total_len, newest.offset, newest.data), window)
+        self._send_load(Load(newest.total_len, newest.offset + len(newest.data), b""), window)
 
     def _send_load(self, message: Load, window: int) -> None:
         """Sends a LOAD as soon as the window has room for it."""
