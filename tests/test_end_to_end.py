@@ -87,8 +87,9 @@ def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
     built = build(quantized_run, "mps2-an386", "native")
     monitor = tmp_path / "monitor.sock"
     with start_qemu(built.artifact, monitor_socket=monitor) as board:
-        # The rebooted board sees the rest of the fourth upload without the
-        # LOAD at offset 0 that started it.
+        # The board is reset part-way through the fourth sample: what it had
+        # loaded is gone, and the client hears of it from the board (a LOAD
+        # refused with SEQUENCE, or INVOKE with NO_INPUT, as the timing falls).
         reset = ResetMidUpload(monitor, results=3)
         with LinkProxy(board.port, to_host=reset) as proxy:
             summary = verify(quantized_run, verify_options(quantized_run, proxy.port, tmp_path,
