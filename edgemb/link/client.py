@@ -387,7 +387,7 @@ class BoardClient:
 
     def _take_acks(self) -> bool:
         """The fast path of a clean upload: while the bytes from the board
-        begin with exactly the ACK the oldest acknowledged pending frame
+        begin with exactly the ACK that the oldest pending frame asking for one
         expects, that frame and the quiet ones before it are acknowledged, with
         no decoding. Anything else (an error, a damaged or stale frame, a
         partial one) goes to the decoder and the general path. Whether this
@@ -414,7 +414,7 @@ class BoardClient:
         return taken > 0
 
     def _pending_index(self, seq: int, reply: Message) -> int | None:
-        """Which pending frame `reply` answers: the oldest acknowledged one, almost always."""
+        """Which pending frame `reply` answers: the oldest asking for an ACK, mostly."""
         oldest = self._pending[0]
         if oldest.seq == seq and _answers(reply, oldest.message):
             return 0
