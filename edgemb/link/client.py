@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from edgemb.link.errors import (
     PortError,
     ProtocolError,
 )
-from edgemb.link.frames import DELIMITER, Frame, FrameDecoder, encode_frame
+from edgemb.link.frames import DELIMITER, Frame, FrameDecoder
 from edgemb.link.messages import (
     EXPECTED_REPLY,
     FRAME_ERRORS,
@@ -51,7 +50,6 @@ from edgemb.link.messages import (
     Load,
     LoadQuiet,
     Message,
-    MsgType,
     OpTimes,
     OpTimesRequest,
     Result,
@@ -60,10 +58,8 @@ from edgemb.link.messages import (
 )
 from edgemb.link.ports import DEFAULT_BAUDRATE, frame_writer, hard_reset, open_port
 
-_LOAD_HEADER = 8  # LOAD's total_len and offset fields
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
-_ACK_LAYOUT = struct.Struct("<IIB")  # ACK's offset, length and begin_seq
 
 
 @dataclass
@@ -213,7 +209,7 @@ class BoardClient:
         info = self._require_info()
         self._capture = _Capture()
         data = bytes(data)
-        total, size = len(data), max(1, info.max_payload - _LOAD_HEADER)
+        total, size = len(data), max(1, info.max_payload - Load.HEADER_BYTES)
         offsets = range(0, total, size) or range(1)  # an empty input: one empty LOAD
         last, window = offsets[-1], self._window()
         ack_every = (window + 1) // 2  # so the ACK is back before the window is full
@@ -570,10 +566,7 @@ def _expected_ack(request: Message, seq: int, begin_seq: int) -> bytes | None:
     and for other requests."""
     if type(request) is not Load:
         return None
-    # What encode_message(Ack(offset, length, begin_seq), seq) gives, without
-    # building the message.
-    layout = _ACK_LAYOUT.pack(request.offset, len(request.data), begin_seq)
-    return encode_frame(MsgType.ACK, seq, layout)
+    return encode_message(Ack(request.offset, len(request.data), begin_seq), seq)
 
 
 def _answers(reply: Message, request: Message) -> bool:

@@ -227,6 +227,7 @@ class Load(Message):
     A LOAD at offset 0 starts a new upload."""
 
     TYPE: ClassVar = MsgType.LOAD
+    HEADER_BYTES: ClassVar = _LOAD_HEADER.size  # total_len and offset, before the data
     total_len: int
     offset: int
     data: bytes
