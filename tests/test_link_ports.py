@@ -96,10 +96,13 @@ def test_missing_device():
     assert "no such device" in str(error)
 
 
-def test_frame_writer_writes_every_frame_to_a_local_port_in_one_call():
+def test_frame_writer_writes_every_frame_to_a_local_port_in_one_call(monkeypatch):
     import os
     import threading
     import tty
+
+    yields = []
+    monkeypatch.setattr(ports.os, "sched_yield", lambda: yields.append(1))
 
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -120,6 +123,9 @@ def test_frame_writer_writes_every_frame_to_a_local_port_in_one_call():
         assert write(frames) == expected
         reader.join(5)
         assert bytes(received) == b"".join(frames)
+        # One yield, after the whole write: it lets the kernel's worker move
+        # the last bytes on before the caller encodes its next frame.
+        assert len(yields) == 1
         device.close()
     finally:
         os.close(master)
