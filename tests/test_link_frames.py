@@ -137,6 +137,7 @@ def test_frame_after_garbage_and_delimiter_is_recovered(garbage, seq, payload):
 def test_c_framing_module_was_built():
     """tools/setup builds it; without it uploads silently lose most of their speed."""
     assert frames.encode_frame_c is not None and frames.decode_frame_c is not None
+    assert frames.encode_frame_into is frames.encode_frame_into_c
     assert encode_frame is frames.encode_frame_c
 
 
@@ -171,6 +172,30 @@ def test_c_encoder_on_a_whole_input():
         2, 0, zero_free[:8] + zero_free
     )
     assert frames.encode_frame_c(1, 2) == encode_frame_python(1, 2) == encode_frame_python(1, 2, b"")
+
+
+@given(st.integers(0, 255), _payloads, _payloads, st.integers(0, 3))
+@settings(max_examples=200)
+def test_encoding_into_a_buffer_writes_the_frame_and_nothing_else(seq, head, tail, start):
+    wire = encode_frame_python(2, seq, head, tail)
+    room = frames.max_encoded_bytes(len(head) + len(tail))
+    assert len(wire) <= room
+    for encode_into in (frames.encode_frame_into_c, frames.encode_frame_into_python):
+        buffer = bytearray(b"\xee" * (start + room + 2))
+        end = encode_into(buffer, start, 2, seq, head, tail)
+        assert end == start + len(wire)
+        assert buffer == b"\xee" * start + wire + b"\xee" * (room + 2 - len(wire))
+
+
+def test_encoding_into_a_buffer_too_small_changes_nothing():
+    message = "a frame of 11 payload bytes needs 19 bytes of buffer from index 3, the buffer has 21"
+    for encode_into in (frames.encode_frame_into_c, frames.encode_frame_into_python):
+        buffer = bytearray(21)  # 3 + 19 needed, though this frame would take 18
+        with pytest.raises(ValueError, match=message):
+            encode_into(buffer, 3, 2, 7, b"abcdefghijk")
+        assert buffer == bytearray(21)
+        with pytest.raises(ValueError, match="from index 22, the buffer has 21"):
+            encode_into(buffer, 22, 2, 7, b"")
 
 
 def test_c_encoder_refuses_what_python_refuses():

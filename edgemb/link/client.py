@@ -33,7 +33,13 @@ from edgemb.link.errors import (
     PortError,
     ProtocolError,
 )
-from edgemb.link.frames import DELIMITER, Frame, FrameDecoder
+from edgemb.link.frames import (
+    DELIMITER,
+    Frame,
+    FrameDecoder,
+    encode_frame_into,
+    max_encoded_bytes,
+)
 from edgemb.link.messages import (
     EXPECTED_REPLY,
     FRAME_ERRORS,
@@ -155,6 +161,8 @@ class BoardClient:
         self._go_backs = 0  # since the oldest pending frame last made progress
         self._pending_error: ErrorReply | None = None
         self._quiet_run = 0  # quiet LOAD frames sent since the last that asked for an ACK
+        self._scratch = bytearray()  # see _upload_buffer
+        self._scratch_view = memoryview(self._scratch)
 
     # ---- opening -----------------------------------------------------------
 
@@ -325,11 +333,25 @@ class BoardClient:
                 self._advance_window()
             while len(self._pending) >= window:
                 self._advance_window()
-        request, wire = self._prepare(message)
-        self._send((wire,), again=False)
-        self._pending.append(request)
+        seq, begin_seq = self._take_seq(message)
+        # Encoded into the same buffer every time, after its leading 0x00.
+        scratch = self._upload_buffer(Load.HEADER_BYTES + len(message.data))
+        end = encode_frame_into(scratch, 1, message.TYPE, seq, message.header(), message.data)
+        self._transmit([self._scratch_view[:end]], 1, again=False)
+        ack = _expected_ack(message, seq, begin_seq)
+        self._pending.append(_Request(message, seq, end - 1, begin_seq, ack))
         if len(self._pending) == 1:
             self._restart_pending_timer()
+
+    def _upload_buffer(self, payload_len: int) -> bytearray:
+        """The buffer upload frames are encoded in, with room for one of
+        `payload_len` bytes: made once, not once a frame (a new 27 KB object
+        for every frame cost more than encoding it)."""
+        need = 1 + max_encoded_bytes(payload_len)
+        if len(self._scratch) < need:
+            self._scratch = bytearray(need)  # [0] stays 0x00: the leading delimiter
+            self._scratch_view = memoryview(self._scratch)
+        return self._scratch
 
     def _restart_pending_timer(self) -> None:
         wire = sum(r.wire_len for r in self._pending)
@@ -464,28 +486,36 @@ class BoardClient:
 
     def _prepare(self, message: Message) -> tuple[_Request, bytes]:
         """The request's record, under the next seq, and its frame."""
-        seq = self._seq
-        self._seq = (self._seq + 1) & 0xFF
+        seq, begin_seq = self._take_seq(message)
         wire = encode_message(message, seq)
         if not isinstance(message, Load):
             return _Request(message, seq, len(wire)), wire
-        if message.offset == 0:
-            self._begin_seq = seq
-        begin_seq = self._begin_seq
         ack = _expected_ack(message, seq, begin_seq)
         return _Request(message, seq, len(wire), begin_seq, ack), wire
+
+    def _take_seq(self, message: Message) -> tuple[int, int]:
+        """The next seq, for `message`, and the seq of the upload it belongs to."""
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFF
+        if isinstance(message, Load) and message.offset == 0:
+            self._begin_seq = seq
+        return seq, self._begin_seq
 
     def _send(self, wires: Sequence[bytes], again: bool) -> None:
         # The leading delimiter ends any partial frame noise left in the
         # board's decoder, which would otherwise swallow our first frame.
+        self._transmit([DELIMITER, *wires], len(wires), again)
+
+    def _transmit(self, buffers: list, frames: int, again: bool) -> None:
+        """Writes `frames` frames, in `buffers`, the first preceded by 0x00."""
         try:
-            written = self._write([DELIMITER, *wires])
+            written = self._write(buffers)
         except (serial.SerialException, OSError) as error:
             raise PortError(f"writing to the port failed: {error}") from error
-        self.stats.frames_sent += len(wires)
+        self.stats.frames_sent += frames
         self.stats.bytes_sent += written
         if again:
-            self.stats.retransmissions += len(wires)
+            self.stats.retransmissions += frames
 
     def _next_item(self, deadline: float) -> Frame | FrameError | None:
         """The next decoded frame or damaged frame from the board, or None at

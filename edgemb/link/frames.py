@@ -37,8 +37,9 @@ try:
     # Python does it.
     from edgemb.link._framing import decode_frame as decode_frame_c
     from edgemb.link._framing import encode_frame as encode_frame_c
+    from edgemb.link._framing import encode_frame_into as encode_frame_into_c
 except ImportError:  # pragma: no cover - depends on how the package was installed
-    decode_frame_c = encode_frame_c = None
+    decode_frame_c = encode_frame_c = encode_frame_into_c = None
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -112,6 +113,34 @@ def encode_frame_python(msg_type: int, seq: int, payload: bytes = b"", tail: byt
 
 
 encode_frame = encode_frame_c or encode_frame_python
+
+
+def max_encoded_bytes(payload_len: int) -> int:
+    """The most bytes a frame with this much payload takes on the wire,
+    delimiter included: COBS adds one byte per 254 and one more."""
+    body = payload_len + OVERHEAD_BYTES
+    return body + body // _COBS_FULL_BLOCK + 2
+
+
+def encode_frame_into_python(
+    buffer: bytearray, start: int, msg_type: int, seq: int, payload: bytes = b"", tail: bytes = b""
+) -> int:
+    """encode_frame(), written into `buffer` from index `start` on; returns the
+    index after the frame's delimiter. The buffer must have room for the
+    worst case (max_encoded_bytes), whatever the frame turns out to take."""
+    payload_len = len(payload) + len(tail)
+    need = max_encoded_bytes(payload_len)
+    if not 0 <= start <= len(buffer) or len(buffer) - start < need:
+        raise ValueError(
+            f"a frame of {payload_len} payload bytes needs {need} bytes of buffer from "
+            f"index {start}, the buffer has {len(buffer)}"
+        )
+    wire = encode_frame_python(msg_type, seq, payload, tail)
+    buffer[start : start + len(wire)] = wire
+    return start + len(wire)
+
+
+encode_frame_into = encode_frame_into_c or encode_frame_into_python
 
 
 def decode_frame(encoded: bytes, max_frame_bytes: int = MAX_FRAME_BYTES) -> Frame:
