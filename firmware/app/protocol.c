@@ -258,35 +258,34 @@ void em_frame_begin(em_encoder_t *enc, em_write_fn write, void *ctx, uint8_t typ
 /* Runs of non-zero bytes go into the block by memcpy, up to the next zero or
  * the end of the block: the same bytes as encoder_byte() one at a time, at the
  * speed of memchr and memcpy (the host's Python client encodes its uploads
- * with this too). A whole block of the caller's bytes goes to the sink as it
- * is, without a copy into enc->block. */
+ * with this too). One search finds the next zero for all the blocks before
+ * it, and a whole block of the caller's bytes goes to the sink as it is,
+ * without a copy into enc->block. */
 void em_frame_put(em_encoder_t *enc, const void *data, size_t len) {
   static const uint8_t full_block_code = 0xFFu;
   const uint8_t *bytes = (const uint8_t *)data;
+  const uint8_t *end = bytes + len;
   enc->crc = em_crc32_update(enc->crc, bytes, len);
-  while (len > 0) {
-    size_t room = 254u - (size_t)enc->block_len;
-    size_t run = len < room ? len : room;
-    const uint8_t *zero = (const uint8_t *)memchr(bytes, 0, run);
-    if (zero != NULL) run = (size_t)(zero - bytes);
-    if (run == 254u) { /* then the block was empty, and stays so */
-      enc->write(enc->ctx, &full_block_code, 1u);
-      enc->write(enc->ctx, bytes, 254u);
-      enc->after_full = 1;
-      bytes += 254u;
-      len -= 254u;
-      continue;
+  while (bytes < end) {
+    const uint8_t *zero = (const uint8_t *)memchr(bytes, 0, (size_t)(end - bytes));
+    const uint8_t *run_end = zero != NULL ? zero : end;
+    while (bytes < run_end) {
+      size_t room = 254u - (size_t)enc->block_len;
+      size_t run = (size_t)(run_end - bytes) < room ? (size_t)(run_end - bytes) : room;
+      if (run == 254u) { /* then the block was empty, and stays so */
+        enc->write(enc->ctx, &full_block_code, 1u);
+        enc->write(enc->ctx, bytes, 254u);
+        enc->after_full = 1;
+      } else {
+        memcpy(enc->block + 1u + enc->block_len, bytes, run);
+        enc->block_len = (uint8_t)(enc->block_len + run);
+        if (enc->block_len == 254u) encoder_flush_block(enc, 0xFFu);
+      }
+      bytes += run;
     }
-    memcpy(enc->block + 1u + enc->block_len, bytes, run);
-    enc->block_len = (uint8_t)(enc->block_len + run);
-    bytes += run;
-    len -= run;
     if (zero != NULL) {
       encoder_byte(enc, 0);
       bytes++;
-      len--;
-    } else if (enc->block_len == 254u) {
-      encoder_flush_block(enc, 0xFFu);
     }
   }
 }
