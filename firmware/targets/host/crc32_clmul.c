@@ -29,6 +29,9 @@
  * along the message. */
 #define K_FOLD512_HI 0x1c6e41596ull
 #define K_FOLD512_LO 0x154442bd4ull
+/* The same for 1024 bits: four 256-bit accumulators (VPCLMULQDQ). */
+#define K_FOLD1024_HI 0x14a7fe880ull
+#define K_FOLD1024_LO 0x1e88ef372ull
 /* The same for 128 bits. */
 #define K_FOLD128_HI 0x0ccaa009eull
 #define K_FOLD128_LO 0x1751997d0ull
@@ -84,9 +87,55 @@ TARGET static size_t crc32_clmul(uint32_t *reg, const uint8_t *p, size_t len) {
   return n;
 }
 
+/* The same folding, two 128-bit lanes per instruction: where the CPU has
+ * VPCLMULQDQ (x86-64 since about 2019) it takes 128 bytes a step, and checks
+ * an upload at twice the speed. The eight lanes are then folded into one,
+ * in message order, and the rest goes as above. */
+#define TARGET256 __attribute__((target("vpclmulqdq,avx2,pclmul,sse4.1")))
+
+TARGET256 static __m256i load256(const uint8_t *p) {
+  return _mm256_loadu_si256((const __m256i *)p);
+}
+
+TARGET256 static __m256i fold256(__m256i acc, __m256i k, __m256i next) {
+  __m256i lo = _mm256_clmulepi64_epi128(acc, k, 0x00);
+  __m256i hi = _mm256_clmulepi64_epi128(acc, k, 0x11);
+  return _mm256_xor_si256(_mm256_xor_si256(lo, hi), next);
+}
+
+TARGET256 static __m128i fold_lanes(__m128i x, __m256i a, __m128i k128) {
+  x = fold(x, k128, _mm256_castsi256_si128(a));
+  return fold(x, k128, _mm256_extracti128_si256(a, 1));
+}
+
+TARGET256 static size_t crc32_vpclmul(uint32_t *reg, const uint8_t *p, size_t len) {
+  const __m256i k1024 = _mm256_set_epi64x((long long)K_FOLD1024_HI, (long long)K_FOLD1024_LO,
+                                          (long long)K_FOLD1024_HI, (long long)K_FOLD1024_LO);
+  const __m128i k128 = _mm_set_epi64x((long long)K_FOLD128_HI, (long long)K_FOLD128_LO);
+  __m256i a0 = _mm256_xor_si256(load256(p), _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)*reg)));
+  __m256i a1 = load256(p + 32), a2 = load256(p + 64), a3 = load256(p + 96);
+  __m128i x;
+  size_t n;
+  for (n = 128; n + 128 <= len; n += 128) {
+    a0 = fold256(a0, k1024, load256(p + n));
+    a1 = fold256(a1, k1024, load256(p + n + 32));
+    a2 = fold256(a2, k1024, load256(p + n + 64));
+    a3 = fold256(a3, k1024, load256(p + n + 96));
+  }
+  x = fold(_mm256_castsi256_si128(a0), k128, _mm256_extracti128_si256(a0, 1));
+  x = fold_lanes(fold_lanes(fold_lanes(x, a1, k128), a2, k128), a3, k128);
+  for (; n + 16 <= len; n += 16) x = fold(x, k128, load(p + n));
+  *reg = reduce(x);
+  return n;
+}
+
 size_t em_crc32_accel(uint32_t *reg, const uint8_t *data, size_t len) {
-  static int usable = -1;
-  if (usable < 0) usable = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+  static int usable = -1, wide = 0;
+  if (usable < 0) {
+    usable = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    wide = usable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("vpclmulqdq");
+  }
+  if (wide && len >= 256) return crc32_vpclmul(reg, data, len);
   /* Below 64 bytes the set-up costs more than the tables. */
   if (!usable || len < 64) return 0;
   return crc32_clmul(reg, data, len);
