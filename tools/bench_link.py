@@ -11,10 +11,11 @@ port, alternates:
   confirmed N x BoardClient.load_input(input): the same, but each upload
             waits for its last acknowledgement before the next starts;
   raw       the same N x input bytes written as they are (no 0x00 in them),
-            with the client's own writes, then one 0x00. The board reads them
-            through the same em_serial_read and decoder, drops them as one
-            oversize frame and answers one ERROR: that reply is the proof that
-            it has read every byte.
+            with the client's own writer (writev, then a yield of the CPU),
+            then one 0x00. The board reads them through the same
+            em_serial_read and decoder, drops them as one oversize frame and
+            answers one ERROR: that reply is the proof that it has read every
+            byte.
 
 All figures are payload bytes (N x input size) per second of wall time. A
 shared machine only ever slows a run down, and by as much as a third from one
@@ -22,7 +23,7 @@ round to the next, so two ratios are printed: the best protocol round against
 the best raw round, and the median over rounds of the ratio within a round
 (raw and protocol measured back to back, under the same load).
 
-    python tools/bench_link.py [--inputs 200] [--rounds 15] [--max-payload 1024 --window 1]
+    python tools/bench_link.py [--inputs 200] [--rounds 40] [--max-payload 1024 --window 1]
     python tools/bench_link.py --rate 92160 --inputs 4   # a 921600-baud UART
 """
 
@@ -126,7 +127,7 @@ def _rate(bytes_per_second: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inputs", type=int, default=200, help="uploads per measurement")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--max-payload", type=int, help="the board's maximum frame payload")
     parser.add_argument("--window", type=int, help="the board's upload window")
     parser.add_argument("--rate", type=float,
