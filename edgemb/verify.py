@@ -22,7 +22,7 @@ from edgemb.data.pipeline import int8_input, pixels_numpy
 from edgemb.errors import EdgembError
 from edgemb.inspect_model import fingerprint
 from edgemb.link.client import BoardClient
-from edgemb.link.errors import BoardError, LinkError, LinkTimeout, PortError
+from edgemb.link.errors import BoardError, BoardRestarted, LinkError, LinkTimeout, PortError
 from edgemb.reference import TflmReference
 from edgemb.report.compare import compare_outputs, latency_summary
 from edgemb.run import RunFolder
@@ -214,7 +214,7 @@ class BoardWorker(threading.Thread):
         for attempt in range(RECOVERY_ATTEMPTS + 1):
             try:
                 return self._sample(index)
-            except (LinkTimeout, BoardError) as exc:
+            except (LinkTimeout, BoardError, BoardRestarted) as exc:
                 if attempt == RECOVERY_ATTEMPTS:
                     self._give_back(index, f"after {RECOVERY_ATTEMPTS} recoveries: {exc}", exc)
                 try:
@@ -233,7 +233,7 @@ class BoardWorker(threading.Thread):
             from cause
 
     def _recover(self, index: int, cause: Exception) -> None:
-        """A board that stopped answering or lost its input (it reset): handshake again."""
+        """A board that stopped answering, lost its input or restarted: handshake again."""
         self.client.hello(boot_timeout=10.0)
         self.report.recoveries.append(
             f"sample {index}: {type(cause).__name__}: {str(cause).splitlines()[0]}; "

@@ -64,33 +64,37 @@ def monitor_command(path, command: str) -> None:
         time.sleep(0.2)
 
 
-class ResetMidUpload:
+class ResetBoard:
     """A link-proxy hook on the board's replies: once `results` RESULTs have
-    gone by, the next ACK (the board is part-way through the next upload)
-    goes on to the host and the board is reset through QEMU's monitor."""
+    gone by, the next reply of type `at` goes on to the host and the board is
+    reset through QEMU's monitor. At an ACK the board is part-way through the
+    next upload; at a RESULT it is reset as the next upload begins, before it
+    has acknowledged any of it."""
 
-    def __init__(self, monitor, results: int):
-        self.monitor, self.results, self.fired = monitor, results, False
+    def __init__(self, monitor, results: int, at: MsgType):
+        self.monitor, self.results, self.at, self.fired = monitor, results, at, False
 
     def __call__(self, wire: bytes) -> bytes:
         kind = frame_type(wire)
         if kind == MsgType.RESULT:
             self.results -= 1
-        elif kind == MsgType.ACK and self.results == 0 and not self.fired:
+        if kind == self.at and self.results == 0 and not self.fired:
             self.fired = True
             threading.Thread(target=monitor_command, args=(self.monitor, "system_reset")).start()
         return wire
 
 
 @needs_arm
-def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
+@pytest.mark.parametrize("at", [MsgType.ACK, MsgType.RESULT], ids=["mid-upload", "upload-start"])
+def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path, at):
     built = build(quantized_run, "mps2-an386", "native")
     monitor = tmp_path / "monitor.sock"
     with start_qemu(built.artifact, monitor_socket=monitor) as board:
-        # The board is reset part-way through the fourth sample: what it had
-        # loaded is gone, and the client hears of it from the board (a LOAD
-        # refused with SEQUENCE, or INVOKE with NO_INPUT, as the timing falls).
-        reset = ResetMidUpload(monitor, results=3)
+        # The board is reset during the fourth sample: what it had loaded is
+        # gone, and the client hears of it from the board, whenever it falls:
+        # the next ACK names session 0 (the board has had no handshake since
+        # it booted), or, after the last ACK, INVOKE is refused with NO_INPUT.
+        reset = ResetBoard(monitor, results=3, at=at)
         with LinkProxy(board.port, to_host=reset) as proxy:
             summary = verify(quantized_run, verify_options(quantized_run, proxy.port, tmp_path,
                                                            samples=8, bench=0))
@@ -98,7 +102,12 @@ def test_board_reset_mid_run_is_recovered_and_reported(quantized_run, tmp_path):
     assert summary["exact_matches"] == summary["samples"] == 8
     recoveries = summary["boards"][0]["recoveries"]
     assert len(recoveries) == 1
-    assert recoveries[0].startswith("sample ")
+    restarted = "sample 3: BoardRestarted: the board has restarted since the handshake: its ACK"
+    no_input = "sample 3: BoardError: board error NO_INPUT on INVOKE"
+    # Reset as an upload begins, the board can only show it by an ACK; reset
+    # part-way through, it may have acknowledged the whole upload first.
+    causes = (restarted,) if at == MsgType.RESULT else (restarted, no_input)
+    assert recoveries[0].startswith(causes), recoveries[0]
     assert recoveries[0].endswith("the board answered a new handshake and the sample was sent again")
 
 

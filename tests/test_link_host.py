@@ -24,6 +24,7 @@ from edgemb.link import (
     PROTOCOL_VERSION,
     BoardClient,
     BoardError,
+    BoardRestarted,
     ErrorCode,
     Info,
     LinkTimeout,
@@ -129,8 +130,9 @@ def error_frame(seq: int, code: ErrorCode, request: int, detail: int) -> bytes:
     return encode_message(ErrorReply(code, request, detail), seq)
 
 
-def ack_frame(seq: int, offset: int, length: int, begin_seq: int) -> bytes:
-    return encode_message(Ack(offset, length, begin_seq), seq)
+def ack_frame(seq: int, offset: int, length: int, begin_seq: int, session: int = 0) -> bytes:
+    """An ACK; session 0 unless a HELLO set another since the board started."""
+    return encode_message(Ack(offset, length, begin_seq, session), seq)
 
 
 # ---- a session ----------------------------------------------------------------
@@ -320,6 +322,49 @@ def test_ack_names_the_load_that_started_its_upload(raw, firmware):
         ack_frame(seq, total - 8, 8, 40),
         ack_frame(seq + 2, 8, 8, seq + 1),
     ]
+
+
+def test_ack_names_the_session_of_the_last_handshake(raw, firmware):
+    """Session 0 from boot; each HELLO sets the one every ACK repeats, and a
+    2-byte HELLO (a host before version 3) is still answered, with session 0."""
+    total = firmware.input_bytes
+    raw.send(b"\x00" + load_frame(50, total, 0, b"ab"))
+    raw.send(encode_message(Hello(session=0x5E5510A1), 51))
+    raw.send(load_frame(52, total, 0, b"cd"))
+    raw.send(encode_frame(MsgType.HELLO, 53, (2).to_bytes(2, "little")))
+    raw.send(load_frame(54, total, 0, b"ef"))
+    frames = raw.frames(5)
+    assert [frames[0], frames[2], frames[4]] == [
+        ack_frame(50, 0, 2, 50, session=0),
+        ack_frame(52, 0, 2, 52, session=0x5E5510A1),
+        ack_frame(54, 0, 2, 54, session=0),
+    ]
+    assert [frame_type(frames[1]), frame_type(frames[3])] == [MsgType.INFO, MsgType.INFO]
+
+
+def test_a_handshake_from_elsewhere_mid_upload_is_named(client, firmware):
+    """An ACK with another session than the client's handshake set: the board
+    restarted (session 0) or, as here, another host greeted it. The client
+    says so instead of taking the ACK; a new handshake recovers."""
+    data = sample_input(firmware)
+    client.hello()
+    client.load_input(data)
+    session = client._session
+    other = 0x0BADCAFE if session != 0x0BADCAFE else 0x0BADCAFF
+    client.port.write(encode_message(Hello(session=other), 200))
+    while frame_type(client.port.read_until(b"\x00")) != MsgType.INFO:  # the board has it
+        pass
+    with pytest.raises(BoardRestarted) as raised:
+        client.load_input(data)
+    seq = (client._seq - 1) & 0xFF
+    assert str(raised.value) == (
+        "the board has answered another handshake (from another host?) since this one: its ACK "
+        f"to seq {seq} names session {other:#010x}, not {session:#010x}, and the upload in "
+        "progress is lost"
+    )
+    client.hello()
+    client.load_input(data)
+    assert client.invoke().output == firmware.expected_output(data)
 
 
 def test_damaged_frames_are_reported(raw):
@@ -517,7 +562,7 @@ def test_silent_port_times_out_clearly():
     message = str(error.value)
     assert "no reply from the board to HELLO" in message
     assert "received: nothing" in message
-    assert "sent 10 bytes" in message
+    assert "sent 14 bytes" in message
 
 
 def test_port_with_log_output_times_out_clearly():
@@ -544,7 +589,7 @@ def test_loopback_port_is_recognised():
 def test_board_with_other_protocol_version_is_refused(firmware):
     def answer(data: bytes) -> bytes:
         frame = decode_frame(data.strip(b"\x00"))
-        info = Info(1, 0, 0, 1024, 1, 0, 1000, 0, 0, 0, 0, bytes(32),
+        info = Info(2, 0, 0, 1024, 1, 0, 1000, 0, 0, 0, 0, bytes(32),  # the last version
                     TensorInfo(9, (1,), 1.0, 0, 1), TensorInfo(9, (1,), 1.0, 0, 1), "x", "y", "z")
         return encode_message(info, frame.seq)
 
@@ -555,7 +600,7 @@ def test_board_with_other_protocol_version_is_refused(firmware):
     finally:
         close()
     assert str(error.value) == (
-        "the board speaks protocol version 1, this edgemb speaks 2: "
+        "the board speaks protocol version 2, this edgemb speaks 3: "
         "build and flash the firmware with this edgemb"
     )
 

@@ -34,13 +34,13 @@ f32 = st.floats(width=32, allow_nan=False)
 text = st.text(st.characters(codec="ascii"), max_size=40)
 tensors = st.builds(TensorInfo, u8, st.lists(u32, max_size=6).map(tuple), f32, i32, u32)
 messages = st.one_of(
-    st.builds(Hello, u16),
+    st.builds(Hello, u16, u32),
     st.builds(Load, u32, u32, st.binary(max_size=300)),
     st.builds(LoadQuiet, u32, u32, st.binary(max_size=300)),
     st.builds(Bench, u16),
     st.builds(Info, u16, u8, i32, u32, u16, u32, u32, u8, u32, u16, u16,
               st.binary(min_size=32, max_size=32), tensors, tensors, text, text, text),
-    st.builds(Ack, u32, u32, u8),
+    st.builds(Ack, u32, u32, u8, u32),
     st.builds(Result, u32, u32, st.binary(max_size=300)),
     st.builds(BenchResult, u32, u32, u32, u32, u32, u32, u32, st.integers(0, 2**64 - 1)),
     st.builds(OpTimes, st.lists(st.builds(OpTime, u8, u32), max_size=40).map(tuple)),
@@ -62,8 +62,10 @@ def test_parse_raises_only_message_errors(msg_type, payload):
 
 
 def test_exact_lengths_are_enforced():
-    with pytest.raises(MessageError, match="bytes too many"):
-        parse_message(Frame(MsgType.ACK, 0, bytes(10)))
+    with pytest.raises(MessageError, match="ACK: 1 bytes too many after byte 13"):
+        parse_message(Frame(MsgType.ACK, 0, bytes(14)))
+    with pytest.raises(MessageError, match="ACK: payload of 9 bytes ends at byte 0, 13 more needed"):
+        parse_message(Frame(MsgType.ACK, 0, bytes(9)))  # an ACK of version 2
     with pytest.raises(MessageError, match="more needed"):
         parse_message(Frame(MsgType.RESULT, 0, bytes(8) + (5).to_bytes(4, "little") + b"\x01"))
 
@@ -82,7 +84,11 @@ def test_a_quiet_load_is_its_own_type():
 
 
 def test_hello_and_info_accept_appended_fields():
-    assert parse_message(Frame(MsgType.HELLO, 0, b"\x01\x00future")) == Hello(1)
+    session = (0x5E5510A1).to_bytes(4, "little")
+    assert parse_message(Frame(MsgType.HELLO, 0, b"\x03\x00" + session + b"future")) == Hello(
+        3, 0x5E5510A1)
+    # A host before version 3 sent its version only: no session.
+    assert parse_message(Frame(MsgType.HELLO, 0, b"\x02\x00")) == Hello(2, 0)
 
 
 def test_error_reply_describes_itself():

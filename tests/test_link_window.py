@@ -64,11 +64,12 @@ class ScriptedBoard:
         self._out.clear()
 
 
-def _ack(message, seq, begin_seq) -> bytes:
-    """What a board answers to a LOAD it accepts."""
+def _ack(message, seq, begin_seq, session: int = 0) -> bytes:
+    """What a board answers to a LOAD it accepts (session 0: the client never
+    greeted it, and expects none)."""
     if isinstance(message, LoadQuiet):
         return b""
-    return encode_message(Ack(message.offset, len(message.data), begin_seq), seq)
+    return encode_message(Ack(message.offset, len(message.data), begin_seq, session), seq)
 
 
 def _client(port, window: int = 4) -> BoardClient:
@@ -84,12 +85,13 @@ def _asks_ack(message) -> bool:
 @pytest.mark.parametrize("message", [Load(300, 0, bytes(range(64))), Load(300, 64, bytes(64)),
                                      Load(5, 0, b"\x00" * 5), Load(0, 0, b"")])
 def test_expected_ack_is_the_encoded_ack(message):
-    for seq, begin_seq in ((0, 0), (1, 255), (255, 3)):
-        assert _expected_ack(message, seq, begin_seq) == _ack(message, seq, begin_seq)
+    for seq, begin_seq, session in ((0, 0, 0), (1, 255, 1), (255, 3, 0xFFFF_FFFF)):
+        assert _expected_ack(message, seq, begin_seq, session) == _ack(message, seq, begin_seq,
+                                                                      session)
 
 
 def test_a_quiet_load_expects_no_ack():
-    assert _expected_ack(LoadQuiet(300, 64, bytes(64)), 7, 6) is None
+    assert _expected_ack(LoadQuiet(300, 64, bytes(64)), 7, 6, 9) is None
 
 
 @pytest.mark.parametrize(("window", "acked"), [
@@ -150,7 +152,7 @@ def test_an_error_among_acks_is_raised_and_ends_the_upload():
 
 def test_a_stale_ack_is_counted_and_skipped():
     def answer(message, seq, begin_seq):
-        stale = encode_message(Ack(0, 1, 0), (seq - 9) & 0xFF)  # an old reply, still in the pipe
+        stale = encode_message(Ack(0, 1, 0, 0), (seq - 9) & 0xFF)  # an old reply, still in the pipe
         return stale + _ack(message, seq, begin_seq)
 
     client = _client(ScriptedBoard(answer))

@@ -97,7 +97,7 @@ def _c_send(index: int, v: dict) -> list[str]:
     call = {
         "ACK": (
             f"em_send_ack(capture_write, NULL, {seq}u, {f.get('offset')}u, {f.get('length')}u, "
-            f"{f.get('begin_seq')}u);"
+            f"{f.get('begin_seq')}u, {f.get('session')}u);"
         ),
         "ERROR": (
             f"em_send_error(capture_write, NULL, {seq}u, {f.get('code')}u, "
@@ -154,9 +154,10 @@ def _c_parse(index: int, v: dict) -> list[str]:
     ]
     message = v["message"]
     if message == "HELLO":
-        lines.append("uint16_t version = 0;")
-        lines.append(f"expect(em_parse_hello(&f, &version, &expected_len) == 0 && "
-                     f"version == {f['version']}u, {name}, \"fields\");")
+        lines.append("uint16_t version = 0; uint32_t session = 1;")
+        lines.append(f"expect(em_parse_hello(&f, &version, &session, &expected_len) == 0 && "
+                     f"version == {f['version']}u && session == {f['session']}u, {name}, "
+                     "\"fields\");")
     elif message in ("LOAD", "LOAD_QUIET"):
         data = bytes.fromhex(f["data"])
         lines.append(f"static const uint8_t want[] = {_c_bytes(data)};")

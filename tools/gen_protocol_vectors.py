@@ -80,14 +80,15 @@ def frame_vectors() -> list[tuple[str, int, object]]:
         target="mps2-an386", runtime="tflm", runtime_version="1.3.2",
     )
     return [
-        ("hello", 0, Hello()),
+        ("hello", 0, Hello(session=0x5E55_10A1)),
         ("info", 0, info),
         ("info_not_ready", 1, info_m4),
         ("load", 2, Load(27648, 0, bytes([0x00, 0x01, 0x80, 0xFF, 0x00, 0x00, 0x7F]))),
-        ("ack_load", 2, Ack(0, 7, 2)),
+        ("ack_load", 2, Ack(0, 7, 2, 0x5E55_10A1)),
         ("load_quiet", 3, LoadQuiet(27648, 7, bytes([0x05, 0x00, 0xFB]))),
         ("load_after_quiet", 4, Load(27648, 10, bytes([0x80, 0x7F]))),
-        ("ack_after_quiet", 4, Ack(10, 2, 2)),
+        ("ack_after_quiet", 4, Ack(10, 2, 2, 0x5E55_10A1)),
+        ("ack_after_restart", 4, Ack(0, 7, 4, 0)),
         ("load_full_block", full_seq, full_load),
         ("load_long", 5, Load(27648, 16376, bytes((i * 7) & 0xFF for i in range(600)))),
         ("load_zeros", 5, Load(27648, 256, bytes(12))),

@@ -7,6 +7,7 @@ client: BoardClient, the host side; ports: opening ports and resetting boards.
 from edgemb.link.client import BoardClient, LinkStats
 from edgemb.link.errors import (
     BoardError,
+    BoardRestarted,
     FrameError,
     LinkError,
     LinkTimeout,
@@ -34,6 +35,7 @@ __all__ = [
     "BenchResult",
     "BoardClient",
     "BoardError",
+    "BoardRestarted",
     "BoardStatus",
     "ErrorCode",
     "FrameError",

@@ -27,6 +27,7 @@ import serial
 
 from edgemb.link.errors import (
     BoardError,
+    BoardRestarted,
     FrameError,
     LinkTimeout,
     ModelMismatch,
@@ -149,6 +150,7 @@ class BoardClient:
         # previous session used, which the board would take for a retransmission.
         self._seq = random.randrange(256) if first_seq is None else first_seq & 0xFF
         self._begin_seq = 0  # seq of the last LOAD at offset 0 sent
+        self._session = 0  # set by hello(); the board's own is 0 until then
         self._decoder = FrameDecoder()
         self._inbox: deque[Frame | FrameError] = deque()
         self._capture = _Capture()
@@ -193,7 +195,10 @@ class BoardClient:
         booting gets found. Abandons an upload in progress."""
         self._restart_stream()
         attempts = max(self.retries + 1, math.ceil(boot_timeout / self.timeout))
-        info = self._call(Hello(), self.timeout, retries=attempts - 1)
+        # A new session for every handshake: each ACK until the next one names
+        # it, so a board that restarts (session 0) cannot pass unnoticed.
+        self._session = random.randrange(1, 1 << 32)
+        info = self._call(Hello(session=self._session), self.timeout, retries=attempts - 1)
         if info.protocol_version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"the board speaks protocol version {info.protocol_version}, this edgemb "
@@ -338,7 +343,7 @@ class BoardClient:
         scratch = self._upload_buffer(Load.HEADER_BYTES + len(message.data))
         end = encode_frame_into(scratch, 1, message.TYPE, seq, message.header(), message.data)
         self._transmit([self._scratch_view[:end]], 1, again=False)
-        ack = _expected_ack(message, seq, begin_seq)
+        ack = _expected_ack(message, seq, begin_seq, self._session)
         self._pending.append(_Request(message, seq, end - 1, begin_seq, ack))
         if len(self._pending) == 1:
             self._restart_pending_timer()
@@ -373,6 +378,9 @@ class BoardClient:
         reply = self._reply_of(item)
         if reply is None:
             return
+        if isinstance(reply, Ack) and reply.session != self._session:
+            self._pending.clear()
+            raise self._restarted(reply, item.seq)
         index = self._pending_index(item.seq, reply)
         if index is None:
             self.stats.stale_replies += 1
@@ -390,6 +398,16 @@ class BoardClient:
             self._go_back()
         else:
             self._acknowledge(index)
+
+    def _restarted(self, reply: Ack, seq: int) -> BoardRestarted:
+        if reply.session == 0:
+            what = "has restarted since the handshake"
+        else:
+            what = "has answered another handshake (from another host?) since this one"
+        return BoardRestarted(
+            f"the board {what}: its ACK to seq {seq} names session {reply.session:#010x}, "
+            f"not {self._session:#010x}, and the upload in progress is lost"
+        )
 
     def _first_acked(self) -> int | None:
         """The index of the oldest pending frame that asked for an ACK."""
@@ -490,7 +508,7 @@ class BoardClient:
         wire = encode_message(message, seq)
         if not isinstance(message, Load):
             return _Request(message, seq, len(wire)), wire
-        ack = _expected_ack(message, seq, begin_seq)
+        ack = _expected_ack(message, seq, begin_seq, self._session)
         return _Request(message, seq, len(wire), begin_seq, ack), wire
 
     def _take_seq(self, message: Message) -> tuple[int, int]:
@@ -591,12 +609,12 @@ class BoardClient:
         return LinkTimeout("\n".join(lines))
 
 
-def _expected_ack(request: Message, seq: int, begin_seq: int) -> bytes | None:
+def _expected_ack(request: Message, seq: int, begin_seq: int, session: int) -> bytes | None:
     """The wire bytes of the ACK that answers a LOAD; None for a quiet LOAD
     and for other requests."""
     if type(request) is not Load:
         return None
-    return encode_message(Ack(request.offset, len(request.data), begin_seq), seq)
+    return encode_message(Ack(request.offset, len(request.data), begin_seq, session), seq)
 
 
 def _answers(reply: Message, request: Message) -> bool:

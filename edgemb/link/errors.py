@@ -47,6 +47,12 @@ class ModelMismatch(ProtocolError):
     """The board runs another model than the one the host compares against."""
 
 
+class BoardRestarted(LinkError):
+    """An ACK names another session than this host's handshake set: the board
+    has restarted (session 0) or greeted another host since. What it was
+    sent before is lost; a new handshake and the request again recover."""
+
+
 class BoardError(LinkError):
     """The board answered with an ERROR message.
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from edgemb.link.errors import MessageError
 from edgemb.link.frames import Frame, encode_frame
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 class MsgType(IntEnum):
@@ -205,17 +205,24 @@ def _fixed(fmt: str):
 
 @dataclasses.dataclass(frozen=True)
 class Hello(Message):
+    """The handshake. `session` is the host's number for it, which every ACK
+    repeats until the next HELLO: 0 in an ACK means the board has restarted."""
+
     TYPE: ClassVar = MsgType.HELLO
     version: int = PROTOCOL_VERSION
+    session: int = 0
 
     def pack(self) -> bytes:
-        return struct.pack("<H", self.version)
+        return struct.pack("<HI", self.version, self.session)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Hello:
-        # Later versions may append fields: read what this version knows.
-        (version,) = _Reader(payload, cls.TYPE.name).unpack("H")
-        return cls(version)
+        # Later versions may append fields: read what this version knows. A
+        # host before version 3 sent no session.
+        r = _Reader(payload, cls.TYPE.name)
+        (version,) = r.unpack("H")
+        (session,) = r.unpack("I") if len(payload) >= 6 else (0,)
+        return cls(version, session)
 
 
 _LOAD_HEADER = struct.Struct("<II")
@@ -337,17 +344,20 @@ class Info(Message):
         return cls(*head, *tensors, *strings)
 
 
-@_fixed("IIB")
+@_fixed("IIBI")
 @dataclasses.dataclass(frozen=True)
 class Ack(Message):
     """Acknowledges a LOAD and every quiet LOAD before it. begin_seq is the
     seq of the LOAD at offset 0 that started the upload, so the host can tell
-    that none was lost on the way, leaving the board in an older upload."""
+    that none was lost on the way, leaving the board in an older upload;
+    session is the last HELLO's, so the host can tell that the board has not
+    restarted since (it would be 0)."""
 
     TYPE: ClassVar = MsgType.ACK
     offset: int
     length: int
     begin_seq: int
+    session: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ typedef struct {
     struct {
       uint32_t offset, length;
       uint8_t begin_seq;
+      uint32_t session;
     } ack;
     struct {
       uint32_t time_us, ticks;
@@ -44,6 +45,7 @@ typedef struct {
   uint8_t load_begun;
   uint8_t begin_seq; /* seq of the LOAD at offset 0 that started the current upload */
   uint32_t loaded;   /* input bytes received, contiguous from offset 0 */
+  uint32_t session;  /* set by the last HELLO; 0 from boot until one comes */
   uint8_t have_op_times;
   uint8_t have_last;
   uint8_t last_seq;
@@ -126,6 +128,7 @@ void em_app_reset(void) {
   em_decoder_init(&decoder, rx_frame, sizeof rx_frame);
   app.load_begun = 0;
   app.loaded = 0;
+  app.session = 0;
   app.have_op_times = 0;
   app.have_last = 0;
 }
@@ -144,6 +147,7 @@ static void reply_ack(uint32_t offset, uint32_t length) {
   app.reply.u.ack.offset = offset;
   app.reply.u.ack.length = length;
   app.reply.u.ack.begin_seq = app.begin_seq;
+  app.reply.u.ack.session = app.session;
 }
 
 static void send_info(uint8_t seq) {
@@ -179,7 +183,7 @@ static void send_reply(void) {
       break;
     case EM_MSG_ACK:
       em_send_ack(serial_sink, NULL, r->seq, r->u.ack.offset, r->u.ack.length,
-                  r->u.ack.begin_seq);
+                  r->u.ack.begin_seq, r->u.ack.session);
       break;
     case EM_MSG_RESULT:
       em_send_result(serial_sink, NULL, r->seq, r->u.result.time_us, r->u.result.ticks, output,
@@ -206,11 +210,15 @@ static int input_complete(void) {
 
 static void do_hello(const em_frame_t *f) {
   uint16_t host_version;
-  uint32_t expected;
-  if (em_parse_hello(f, &host_version, &expected)) {
+  uint32_t session, expected;
+  if (em_parse_hello(f, &host_version, &session, &expected)) {
     reply_error(EM_ERR_BAD_LENGTH, f->type, (int32_t)expected);
     return;
   }
+  /* Every ACK names it from now on: an ACK with another session tells the
+   * host that the board has restarted (session 0) or greeted another host
+   * since, whatever the upload looks like. */
+  app.session = session;
   /* INFO goes out whatever the host's version: the host decides. */
   app.reply.type = EM_MSG_INFO;
 }

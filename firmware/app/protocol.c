@@ -341,14 +341,17 @@ static int expect_len(const em_frame_t *f, size_t len, uint32_t *expected_len) {
   return EM_ERR_BAD_LENGTH;
 }
 
-int em_parse_hello(const em_frame_t *f, uint16_t *host_version, uint32_t *expected_len) {
-  /* Longer HELLOs are accepted: a newer host may append fields, and the INFO
-   * reply must still reach it so it can tell the user to update the firmware. */
+int em_parse_hello(const em_frame_t *f, uint16_t *host_version, uint32_t *session,
+                   uint32_t *expected_len) {
+  /* Longer HELLOs are accepted: a newer host may append fields. So are the
+   * 2-byte HELLOs of hosts before version 3, without a session: the INFO reply
+   * must reach every host so that it can tell the user to update. */
   if (f->payload_len < 2u) {
     *expected_len = 2u;
     return EM_ERR_BAD_LENGTH;
   }
   *host_version = get_u16(f->payload);
+  *session = f->payload_len >= 6u ? get_u32(f->payload + 2) : 0u;
   return 0;
 }
 
@@ -425,12 +428,13 @@ void em_send_info(em_write_fn write, void *ctx, uint8_t seq, const em_info_msg_t
 }
 
 void em_send_ack(em_write_fn write, void *ctx, uint8_t seq, uint32_t offset, uint32_t length,
-                 uint8_t begin_seq) {
+                 uint8_t begin_seq, uint32_t session) {
   em_encoder_t enc;
   em_frame_begin(&enc, write, ctx, EM_MSG_ACK, seq);
   em_frame_put_u32(&enc, offset);
   em_frame_put_u32(&enc, length);
   em_frame_put_u8(&enc, begin_seq);
+  em_frame_put_u32(&enc, session);
   em_frame_end(&enc);
 }
 

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define EM_PROTOCOL_VERSION 2u
+#define EM_PROTOCOL_VERSION 3u
 
 /* Largest request payload the board accepts (LOAD data + 8). A target
  * may raise it; the board reports it in INFO and the host sizes chunks from it. */
@@ -175,7 +175,9 @@ void em_frame_write(em_write_fn write, void *ctx, uint8_t type, uint8_t seq,
 /* ---- Requests (parsed on the board) ------------------------------------ */
 
 /* Each returns 0, or EM_ERR_BAD_LENGTH with *expected_len set. */
-int em_parse_hello(const em_frame_t *f, uint16_t *host_version, uint32_t *expected_len);
+/* session: the host's number for this handshake (0 from a host that sent none). */
+int em_parse_hello(const em_frame_t *f, uint16_t *host_version, uint32_t *session,
+                   uint32_t *expected_len);
 int em_parse_load(const em_frame_t *f, uint32_t *total_len, uint32_t *offset,
                   const uint8_t **data, size_t *data_len, uint32_t *expected_len);
 int em_parse_bench(const em_frame_t *f, uint16_t *count, uint32_t *expected_len);
@@ -211,9 +213,10 @@ typedef struct {
 } em_bench_msg_t;
 
 void em_send_info(em_write_fn write, void *ctx, uint8_t seq, const em_info_msg_t *m);
-/* begin_seq: the seq of the LOAD at offset 0 that started the upload acknowledged. */
+/* begin_seq: the seq of the LOAD at offset 0 that started the upload acknowledged;
+ * session: the one the last HELLO set (0 since boot if none). */
 void em_send_ack(em_write_fn write, void *ctx, uint8_t seq, uint32_t offset, uint32_t length,
-                 uint8_t begin_seq);
+                 uint8_t begin_seq, uint32_t session);
 void em_send_result(em_write_fn write, void *ctx, uint8_t seq, uint32_t time_us,
                     uint32_t ticks, const int8_t *output, uint32_t output_len);
 void em_send_bench_result(em_write_fn write, void *ctx, uint8_t seq, const em_bench_msg_t *m);
