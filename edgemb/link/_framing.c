@@ -53,40 +53,60 @@ static void release_buffer(Py_buffer *view) {
   if (view->obj != NULL) PyBuffer_Release(view);
 }
 
-static PyObject *encode_frame(PyObject *module, PyObject *args) {
+/* A frame's type, seq and payload in two pieces, as both encoders take them. */
+typedef struct {
   int msg_type, seq;
   Py_buffer payload, tail;
-  PyObject *payload_obj = NULL, *tail_obj = NULL;
-  PyObject *result = NULL;
+} frame_args_t;
+
+/* Checks type and seq and gets the payload's buffers: 0, or -1 with an
+ * exception set. */
+static int frame_args_get(frame_args_t *a, PyObject *payload_obj, PyObject *tail_obj) {
+  if (a->msg_type < 0 || a->msg_type > 0xFF || a->seq < 0 || a->seq > 0xFF) {
+    PyErr_Format(PyExc_ValueError, "type %d and seq %d must each fit in a byte", a->msg_type,
+                 a->seq);
+    return -1;
+  }
+  if (get_buffer(payload_obj, &a->payload) != 0) return -1;
+  if (get_buffer(tail_obj, &a->tail) != 0) {
+    release_buffer(&a->payload);
+    return -1;
+  }
+  return 0;
+}
+
+static void frame_args_release(frame_args_t *a) {
+  release_buffer(&a->payload);
+  release_buffer(&a->tail);
+}
+
+/* Encodes the frame at `out`, which has room for worst_case(); its length. */
+static size_t encode_to(uint8_t *out, const frame_args_t *a) {
   em_encoder_t enc;
-  sink_t sink;
+  sink_t sink = {out, 0};
+  /* The encoder touches only our buffers, so other threads may run. */
+  Py_BEGIN_ALLOW_THREADS
+  em_frame_begin(&enc, sink_write, &sink, (uint8_t)a->msg_type, (uint8_t)a->seq);
+  em_frame_put(&enc, a->payload.buf, (size_t)a->payload.len);
+  em_frame_put(&enc, a->tail.buf, (size_t)a->tail.len);
+  em_frame_end(&enc);
+  Py_END_ALLOW_THREADS
+  return sink.len;
+}
+
+static PyObject *encode_frame(PyObject *module, PyObject *args) {
+  frame_args_t a;
+  PyObject *payload_obj = NULL, *tail_obj = NULL, *result;
+  size_t len = 0;
   (void)module;
-  if (!PyArg_ParseTuple(args, "ii|OO:encode_frame", &msg_type, &seq, &payload_obj, &tail_obj))
+  if (!PyArg_ParseTuple(args, "ii|OO:encode_frame", &a.msg_type, &a.seq, &payload_obj,
+                        &tail_obj))
     return NULL;
-  if (msg_type < 0 || msg_type > 0xFF || seq < 0 || seq > 0xFF) {
-    return PyErr_Format(PyExc_ValueError, "type %d and seq %d must each fit in a byte",
-                        msg_type, seq);
-  }
-  if (get_buffer(payload_obj, &payload) != 0) return NULL;
-  if (get_buffer(tail_obj, &tail) != 0) {
-    release_buffer(&payload);
-    return NULL;
-  }
-  result = PyBytes_FromStringAndSize(NULL, worst_case(payload.len + tail.len));
-  if (result != NULL) {
-    sink.out = (uint8_t *)PyBytes_AS_STRING(result);
-    sink.len = 0;
-    /* The encoder touches only our buffers, so other threads may run. */
-    Py_BEGIN_ALLOW_THREADS
-    em_frame_begin(&enc, sink_write, &sink, (uint8_t)msg_type, (uint8_t)seq);
-    em_frame_put(&enc, payload.buf, (size_t)payload.len);
-    em_frame_put(&enc, tail.buf, (size_t)tail.len);
-    em_frame_end(&enc);
-    Py_END_ALLOW_THREADS
-  }
-  release_buffer(&payload);
-  release_buffer(&tail);
-  if (result == NULL || _PyBytes_Resize(&result, (Py_ssize_t)sink.len) != 0) return NULL;
+  if (frame_args_get(&a, payload_obj, tail_obj) != 0) return NULL;
+  result = PyBytes_FromStringAndSize(NULL, worst_case(a.payload.len + a.tail.len));
+  if (result != NULL) len = encode_to((uint8_t *)PyBytes_AS_STRING(result), &a);
+  frame_args_release(&a);
+  if (result == NULL || _PyBytes_Resize(&result, (Py_ssize_t)len) != 0) return NULL;
   return result;
 }
 
@@ -99,49 +119,28 @@ PyDoc_STRVAR(encode_frame_into_doc,
              "and faults them in again).");
 
 static PyObject *encode_frame_into(PyObject *module, PyObject *args) {
-  Py_buffer out, payload, tail;
-  Py_ssize_t start;
-  int msg_type, seq;
+  frame_args_t a;
+  Py_buffer out;
+  Py_ssize_t start, need, end = -1;
   PyObject *payload_obj = NULL, *tail_obj = NULL;
-  Py_ssize_t end = -1;
-  em_encoder_t enc;
-  sink_t sink;
   (void)module;
-  if (!PyArg_ParseTuple(args, "w*nii|OO:encode_frame_into", &out, &start, &msg_type, &seq,
+  if (!PyArg_ParseTuple(args, "w*nii|OO:encode_frame_into", &out, &start, &a.msg_type, &a.seq,
                         &payload_obj, &tail_obj))
     return NULL;
-  if (msg_type < 0 || msg_type > 0xFF || seq < 0 || seq > 0xFF) {
-    PyBuffer_Release(&out);
-    return PyErr_Format(PyExc_ValueError, "type %d and seq %d must each fit in a byte",
-                        msg_type, seq);
-  }
-  if (get_buffer(payload_obj, &payload) != 0) {
+  if (frame_args_get(&a, payload_obj, tail_obj) != 0) {
     PyBuffer_Release(&out);
     return NULL;
   }
-  if (get_buffer(tail_obj, &tail) != 0) {
-    release_buffer(&payload);
-    PyBuffer_Release(&out);
-    return NULL;
-  }
-  if (start < 0 || start > out.len || out.len - start < worst_case(payload.len + tail.len)) {
+  need = worst_case(a.payload.len + a.tail.len);
+  if (start < 0 || start > out.len || out.len - start < need) {
     PyErr_Format(PyExc_ValueError,
                  "a frame of %zd payload bytes needs %zd bytes of buffer from index %zd, "
                  "the buffer has %zd",
-                 payload.len + tail.len, worst_case(payload.len + tail.len), start, out.len);
+                 a.payload.len + a.tail.len, need, start, out.len);
   } else {
-    sink.out = (uint8_t *)out.buf + start;
-    sink.len = 0;
-    Py_BEGIN_ALLOW_THREADS
-    em_frame_begin(&enc, sink_write, &sink, (uint8_t)msg_type, (uint8_t)seq);
-    em_frame_put(&enc, payload.buf, (size_t)payload.len);
-    em_frame_put(&enc, tail.buf, (size_t)tail.len);
-    em_frame_end(&enc);
-    Py_END_ALLOW_THREADS
-    end = start + (Py_ssize_t)sink.len;
+    end = start + (Py_ssize_t)encode_to((uint8_t *)out.buf + start, &a);
   }
-  release_buffer(&payload);
-  release_buffer(&tail);
+  frame_args_release(&a);
   PyBuffer_Release(&out);
   return end < 0 ? NULL : PyLong_FromSsize_t(end);
 }
