@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from edgemb.link import BoardClient
-from edgemb.link.client import _expected_ack
+from edgemb.link.client import _ack_wire, _LoadSent
 from edgemb.link.errors import BoardError
 from edgemb.link.frames import FrameDecoder
 from edgemb.link.messages import (
@@ -84,14 +84,18 @@ def _asks_ack(message) -> bool:
 
 @pytest.mark.parametrize("message", [Load(300, 0, bytes(range(64))), Load(300, 64, bytes(64)),
                                      Load(5, 0, b"\x00" * 5), Load(0, 0, b"")])
-def test_expected_ack_is_the_encoded_ack(message):
+def test_the_expected_ack_is_the_boards_ack(message):
     for seq, begin_seq, session in ((0, 0, 0), (1, 255, 1), (255, 3, 0xFFFF_FFFF)):
-        assert _expected_ack(message, seq, begin_seq, session) == _ack(message, seq, begin_seq,
-                                                                      session)
+        expected = _ack_wire(message.offset, len(message.data), begin_seq, session, seq)
+        assert expected == _ack(message, seq, begin_seq, session)
 
 
-def test_a_quiet_load_expects_no_ack():
-    assert _expected_ack(LoadQuiet(300, 64, bytes(64)), 7, 6, 9) is None
+def test_a_pending_load_is_resent_as_the_same_message():
+    quiet = _LoadSent(7, 6, 300, 64, bytes(64), 80, None)
+    asking = quiet._replace(ack_wire=b"ack")
+    assert quiet.message == LoadQuiet(300, 64, bytes(64)) and type(quiet.message) is LoadQuiet
+    assert asking.message == Load(300, 64, bytes(64)) and type(asking.message) is Load
+    assert quiet.wire == encode_message(LoadQuiet(300, 64, bytes(64)), 7)
 
 
 @pytest.mark.parametrize(("window", "acked"), [

@@ -44,6 +44,7 @@ from edgemb.link.frames import (
 from edgemb.link.messages import (
     EXPECTED_REPLY,
     FRAME_ERRORS,
+    LOAD_HEADER,
     PROTOCOL_VERSION,
     REQUESTS,
     Ack,
@@ -57,6 +58,7 @@ from edgemb.link.messages import (
     Load,
     LoadQuiet,
     Message,
+    MsgType,
     OpTimes,
     OpTimesRequest,
     Result,
@@ -82,19 +84,41 @@ class LinkStats:
 
 
 class _Request(NamedTuple):
-    """A request sent and not yet answered. Its frame is not kept: freed
-    right after the write, the memory of one upload frame serves the next
-    (keeping a window of them made every upload fault fresh pages in)."""
+    """A request sent and not yet answered (stop-and-wait)."""
 
     message: Message
     seq: int
     wire_len: int  # bytes of its frame on the wire
-    # For an upload frame, the seq of the LOAD its upload started with (as
-    # the ACK reports it), and, unless the frame is quiet, the exact bytes
-    # of the ACK that will answer it: a reply that starts with them is taken
-    # without decoding (see _take_acks).
-    begin_seq: int | None = None
-    ack_wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        """Its frame, encoded again (for error messages)."""
+        return encode_message(self.message, self.seq)
+
+
+class _LoadSent(NamedTuple):
+    """A LOAD frame sent and not yet acknowledged: the fields of its message,
+    not a Load object, since one is made for every upload frame and on a fast
+    link the time to make it is the link's. Its frame is not kept either:
+    freed right after the write, the memory of one upload frame serves the
+    next (keeping a window of them made every upload fault fresh pages in)."""
+
+    seq: int
+    # The seq of the LOAD its upload started with, as the ACK reports it.
+    begin_seq: int
+    total_len: int
+    offset: int
+    data: bytes
+    wire_len: int  # bytes of its frame on the wire
+    # The exact bytes of the ACK that will answer it, or None for a quiet
+    # LOAD: a reply that starts with them is taken without decoding (see
+    # _take_acks).
+    ack_wire: bytes | None
+
+    @property
+    def message(self) -> Load:
+        kind = LoadQuiet if self.ack_wire is None else Load
+        return kind(self.total_len, self.offset, self.data)
 
     @property
     def wire(self) -> bytes:
@@ -104,6 +128,8 @@ class _Request(NamedTuple):
 
 class _Capture:
     """What came back during one operation, for error messages."""
+
+    __slots__ = ("count", "head", "frames")  # one is made for every upload
 
     def __init__(self) -> None:
         self.count = 0
@@ -144,7 +170,7 @@ class BoardClient:
         self.timeout = timeout
         self.retries = retries
         self.invoke_timeout = invoke_timeout
-        self.info: Info | None = None
+        self.info: Info | None = None  # also sets the upload's shape (see the setter)
         self.stats = LinkStats()
         # A random start makes it unlikely that a request repeats the last seq a
         # previous session used, which the board would take for a retransmission.
@@ -158,13 +184,12 @@ class BoardClient:
         self._echo_seen = False
         self._invoke_seconds: float | None = None
         # The upload window: LOAD frames sent and not yet acknowledged, oldest first.
-        self._pending: deque[_Request] = deque()
+        self._pending: deque[_LoadSent] = deque()
         self._pending_deadline = 0.0
         self._go_backs = 0  # since the oldest pending frame last made progress
         self._pending_error: ErrorReply | None = None
         self._quiet_run = 0  # quiet LOAD frames sent since the last that asked for an ACK
-        self._scratch = bytearray()  # see _upload_buffer
-        self._scratch_view = memoryview(self._scratch)
+        self._grow_upload_buffer(0)
 
     # ---- opening -----------------------------------------------------------
 
@@ -186,6 +211,20 @@ class BoardClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def info(self) -> Info | None:
+        """What the board said in the last handshake; None before one."""
+        return self._info
+
+    @info.setter
+    def info(self, info: Info | None) -> None:
+        self._info = info
+        # How uploads go while this handshake holds: worked out once here, not
+        # for every upload, since on a fast link that time is the link's.
+        self._window_size = max(1, min(info.window if info else 1, _MAX_WINDOW))
+        self._ack_every = (self._window_size + 1) // 2  # so the ACK is back before the window is full
+        self._load_room = max(1, info.max_payload - Load.HEADER_BYTES) if info else 1
 
     # ---- operations --------------------------------------------------------
 
@@ -219,25 +258,33 @@ class BoardClient:
         call (or flush()) collects the acknowledgements, so that uploads can
         follow each other without a round trip in between. An error the board
         reports about the upload is then raised by that next call."""
-        info = self._require_info()
+        if self._info is None:
+            self.hello()
         self._capture = _Capture()
         data = bytes(data)
-        total, size = len(data), max(1, info.max_payload - Load.HEADER_BYTES)
-        offsets = range(0, total, size) or range(1)  # an empty input: one empty LOAD
-        last, window = offsets[-1], self._window()
-        ack_every = (window + 1) // 2  # so the ACK is back before the window is full
-        # This loop runs for every frame of every upload: on a fast link its
-        # microseconds are the link's, so it does no more than it must.
-        for offset in offsets:
-            chunk = data[offset : offset + size]
-            if (wait and offset == last) or self._quiet_run + 1 >= ack_every:
-                self._quiet_run = 0
-                self._send_load(Load(total, offset, chunk), window)
-            else:
-                self._quiet_run += 1
-                self._send_load(LoadQuiet(total, offset, chunk), window)
+        total = len(data)
+        # This runs for every upload: on a fast link its microseconds are the
+        # link's, so the usual case, an input that fits in one frame, takes
+        # the shortest way.
+        if total <= self._load_room:
+            if total > self._scratch_fits:
+                self._grow_upload_buffer(total)
+            self._send_load(total, 0, data, wait or self._quiet_run + 1 >= self._ack_every)
+        else:
+            self._send_in_frames(data, wait)
         if wait:
             self.flush()
+
+    def _send_in_frames(self, data: bytes, wait: bool) -> None:
+        """Uploads an input too big for one frame, in frames of the most the
+        board takes; the last asks for an ACK if the caller will wait."""
+        total, room = len(data), self._load_room
+        if room > self._scratch_fits:
+            self._grow_upload_buffer(room)
+        last = (total - 1) // room * room
+        for offset in range(0, last + 1, room):
+            asks = (wait and offset == last) or self._quiet_run + 1 >= self._ack_every
+            self._send_load(total, offset, data[offset : offset + room], asks)
 
     def flush(self) -> None:
         """Waits until every LOAD sent has been acknowledged."""
@@ -312,51 +359,53 @@ class BoardClient:
 
     # ---- the upload window -----------------------------------------------------
 
-    def _window(self) -> int:
-        return max(1, min(self.info.window if self.info else 1, _MAX_WINDOW))
-
     def _ask_for_ack(self) -> None:
         """The newest pending LOAD is quiet, and nothing may follow it: send an
         empty LOAD just after it, which asks for the ACK that covers them all
         (a board that did not get the LOADs before it refuses it: SEQUENCE)."""
-        window = self._window()
-        while len(self._pending) >= window:
+        while len(self._pending) >= self._window_size:
             self._advance_window()
         if not self._pending or self._pending[-1].ack_wire is not None:
             return  # a go-back or an error has changed what is pending
-        newest = self._pending[-1].message
-        self._quiet_run = 0
-        self._send_load(Load(newest.total_len, newest.offset + len(newest.data), b""), window)
+        newest = self._pending[-1]
+        self._send_load(newest.total_len, newest.offset + len(newest.data), b"", asks=True)
 
-    def _send_load(self, message: Load, window: int) -> None:
-        """Sends a LOAD as soon as the window has room for it."""
-        if len(self._pending) >= window:
-            # Take every acknowledgement already here, not just the one that
-            # frees a slot: the board sent them all in one go.
-            self._advance_window()
-            while self._pending and self._item_waiting():
-                self._advance_window()
-            while len(self._pending) >= window:
-                self._advance_window()
-        seq, begin_seq = self._take_seq(message)
+    def _send_load(self, total_len: int, offset: int, data: bytes, asks: bool) -> None:
+        """Sends a LOAD (quiet unless it `asks` for an ACK) as soon as the
+        window has room for it. The upload buffer must have room for its data."""
+        if len(self._pending) >= self._window_size:
+            self._make_room()
+        seq, begin_seq = self._take_seq(offset == 0)
+        if asks:
+            self._quiet_run = 0
+            msg_type, ack = MsgType.LOAD, _ack_wire(offset, len(data), begin_seq, self._session, seq)
+        else:
+            self._quiet_run += 1
+            msg_type, ack = MsgType.LOAD_QUIET, None
         # Encoded into the same buffer every time, after its leading 0x00.
-        scratch = self._upload_buffer(Load.HEADER_BYTES + len(message.data))
-        end = encode_frame_into(scratch, 1, message.TYPE, seq, message.header(), message.data)
+        end = encode_frame_into(self._scratch, 1, msg_type, seq, LOAD_HEADER.pack(total_len, offset), data)
         self._transmit([self._scratch_view[:end]], 1, again=False)
-        ack = _expected_ack(message, seq, begin_seq, self._session)
-        self._pending.append(_Request(message, seq, end - 1, begin_seq, ack))
+        self._pending.append(_LoadSent(seq, begin_seq, total_len, offset, data, end - 1, ack))
         if len(self._pending) == 1:
             self._restart_pending_timer()
 
-    def _upload_buffer(self, payload_len: int) -> bytearray:
-        """The buffer upload frames are encoded in, with room for one of
-        `payload_len` bytes: made once, not once a frame (a new 27 KB object
-        for every frame cost more than encoding it)."""
-        need = 1 + max_encoded_bytes(payload_len)
-        if len(self._scratch) < need:
-            self._scratch = bytearray(need)  # [0] stays 0x00: the leading delimiter
-            self._scratch_view = memoryview(self._scratch)
-        return self._scratch
+    def _make_room(self) -> None:
+        """Waits until the window has room for one more frame. Takes every
+        acknowledgement already here, not just the one that frees a slot:
+        the board sent them all in one go."""
+        self._advance_window()
+        while self._pending and self._item_waiting():
+            self._advance_window()
+        while len(self._pending) >= self._window_size:
+            self._advance_window()
+
+    def _grow_upload_buffer(self, data_len: int) -> None:
+        """Makes the buffer that upload frames are encoded in big enough for
+        a LOAD of `data_len` bytes. It is made once, not once a frame: a new
+        27 KB object for every frame cost more than encoding it."""
+        self._scratch = bytearray(1 + max_encoded_bytes(Load.HEADER_BYTES + data_len))
+        self._scratch_view = memoryview(self._scratch)  # [0] stays 0x00: the leading delimiter
+        self._scratch_fits = data_len
 
     def _restart_pending_timer(self) -> None:
         wire = sum(r.wire_len for r in self._pending)
@@ -471,12 +520,24 @@ class BoardClient:
             raise self._timeout_error(oldest, self.timeout, self.retries + 1)
         # An upload that a later one supersedes need not complete: resend
         # from the last LOAD at offset 0, which the rest of its upload follows.
-        starts = [k for k, r in enumerate(self._pending) if r.message.offset == 0]
-        messages = [r.message for r in list(self._pending)[starts[-1] if starts else 0 :]]
-        requests, wires = zip(*(self._prepare(m) for m in messages), strict=True)
-        self._pending = deque(requests)
+        starts = [k for k, r in enumerate(self._pending) if r.offset == 0]
+        resent, wires = deque(), []
+        for sent in list(self._pending)[starts[-1] if starts else 0 :]:
+            record, wire = self._renumbered(sent)
+            resent.append(record)
+            wires.append(wire)
+        self._pending = resent
         self._send(wires, again=True)
         self._restart_pending_timer()
+
+    def _renumbered(self, sent: _LoadSent) -> tuple[_LoadSent, bytes]:
+        """A pending LOAD under the next seq, to be sent again, and its frame."""
+        seq, begin_seq = self._take_seq(sent.offset == 0)
+        ack = None
+        if sent.ack_wire is not None:
+            ack = _ack_wire(sent.offset, len(sent.data), begin_seq, self._session, seq)
+        wire = encode_message(sent.message, seq)
+        return sent._replace(seq=seq, begin_seq=begin_seq, wire_len=len(wire), ack_wire=ack), wire
 
     # ---- the byte stream -----------------------------------------------------
 
@@ -504,18 +565,16 @@ class BoardClient:
 
     def _prepare(self, message: Message) -> tuple[_Request, bytes]:
         """The request's record, under the next seq, and its frame."""
-        seq, begin_seq = self._take_seq(message)
+        seq, _ = self._take_seq(starts_upload=False)
         wire = encode_message(message, seq)
-        if not isinstance(message, Load):
-            return _Request(message, seq, len(wire)), wire
-        ack = _expected_ack(message, seq, begin_seq, self._session)
-        return _Request(message, seq, len(wire), begin_seq, ack), wire
+        return _Request(message, seq, len(wire)), wire
 
-    def _take_seq(self, message: Message) -> tuple[int, int]:
-        """The next seq, for `message`, and the seq of the upload it belongs to."""
+    def _take_seq(self, starts_upload: bool) -> tuple[int, int]:
+        """The next seq, and the seq of the upload the frame belongs to (its
+        own, for the LOAD at offset 0 that `starts_upload`)."""
         seq = self._seq
         self._seq = (seq + 1) & 0xFF
-        if isinstance(message, Load) and message.offset == 0:
+        if starts_upload:
             self._begin_seq = seq
         return seq, self._begin_seq
 
@@ -583,7 +642,7 @@ class BoardClient:
         baudrate = getattr(self.port, "baudrate", None)
         return nbytes * 10 / baudrate if isinstance(baudrate, int) and baudrate > 0 else 0.0
 
-    def _timeout_error(self, request: _Request, timeout: float, attempts: int) -> LinkTimeout:
+    def _timeout_error(self, request: _Request | _LoadSent, timeout: float, attempts: int) -> LinkTimeout:
         capture = self._capture
         name = type(request.message).TYPE.name
         lines = [
@@ -609,12 +668,10 @@ class BoardClient:
         return LinkTimeout("\n".join(lines))
 
 
-def _expected_ack(request: Message, seq: int, begin_seq: int, session: int) -> bytes | None:
-    """The wire bytes of the ACK that answers a LOAD; None for a quiet LOAD
-    and for other requests."""
-    if type(request) is not Load:
-        return None
-    return encode_message(Ack(request.offset, len(request.data), begin_seq, session), seq)
+def _ack_wire(offset: int, length: int, begin_seq: int, session: int, seq: int) -> bytes:
+    """The wire bytes of the ACK that answers the LOAD of `length` bytes at
+    `offset`, sent with `seq` in the upload that began with `begin_seq`."""
+    return encode_message(Ack(offset, length, begin_seq, session), seq)
 
 
 def _answers(reply: Message, request: Message) -> bool:

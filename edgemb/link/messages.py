@@ -225,7 +225,8 @@ class Hello(Message):
         return cls(version, session)
 
 
-_LOAD_HEADER = struct.Struct("<II")
+# A LOAD's payload begins with total_len and offset, then the data.
+LOAD_HEADER = struct.Struct("<II")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,13 +235,13 @@ class Load(Message):
     A LOAD at offset 0 starts a new upload."""
 
     TYPE: ClassVar = MsgType.LOAD
-    HEADER_BYTES: ClassVar = _LOAD_HEADER.size  # total_len and offset, before the data
+    HEADER_BYTES: ClassVar = LOAD_HEADER.size  # total_len and offset, before the data
     total_len: int
     offset: int
     data: bytes
 
     def header(self) -> bytes:
-        return _LOAD_HEADER.pack(self.total_len, self.offset)
+        return LOAD_HEADER.pack(self.total_len, self.offset)
 
     def pack(self) -> bytes:
         return self.header() + bytes(self.data)
