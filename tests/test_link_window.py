@@ -114,6 +114,27 @@ def test_loads_ask_for_an_ack_every_half_window_and_at_the_end(window, acked):
     assert not client._pending and client.stats.retransmissions == 0
 
 
+@pytest.mark.parametrize(("size", "frames"), [
+    (0, [(0, 0)]),  # an empty input: one empty LOAD
+    (1, [(0, 1)]),
+    (64, [(0, 64)]),  # exactly one frame's room
+    (65, [(0, 64), (64, 1)]),
+    (129, [(0, 64), (64, 64), (128, 1)]),
+])
+def test_an_input_is_cut_into_frames_of_the_boards_room(size, frames):
+    port = ScriptedBoard(_ack)
+    client = _client(port, window=64)
+    data = bytes(k % 251 + 1 for k in range(size))
+    client.load_input(data)
+    expected = [LoadQuiet(size, offset, data[offset : offset + length])
+                for offset, length in frames[:-1]]
+    offset, length = frames[-1]
+    expected.append(Load(size, offset, data[offset : offset + length]))  # the last asks
+    assert port.received == expected
+    assert [type(m) for m in port.received] == [type(m) for m in expected]
+    assert not client._pending
+
+
 @pytest.mark.parametrize("piece", [1, 5, 13, 1 << 20])
 def test_pipelined_uploads_are_acknowledged_however_replies_are_cut(piece):
     port = ScriptedBoard(_ack, piece)
