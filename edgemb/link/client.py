@@ -405,7 +405,7 @@ class BoardClient:
         27 KB object for every frame cost more than encoding it."""
         self._scratch = bytearray(1 + max_encoded_bytes(Load.HEADER_BYTES + data_len))
         self._scratch_view = memoryview(self._scratch)  # [0] stays 0x00: the leading delimiter
-        self._scratch_fits = data_len
+        self._scratch_fits = data_len  # kept, so that each upload checks its size with one compare
 
     def _restart_pending_timer(self) -> None:
         wire = sum(r.wire_len for r in self._pending)
