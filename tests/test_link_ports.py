@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+import pytest
 import serial
 
 from edgemb.link import ports
@@ -137,3 +138,34 @@ def test_frame_writer_joins_frames_for_ports_without_a_descriptor():
     port = type("Port", (), {"write": lambda self, data: written.append(data)})()
     assert ports.frame_writer(port)([b"\x00", b"ab", b"c\x00"]) == 5
     assert written == [b"\x00abc\x00"]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_signal_interrupts_a_write_that_waits_for_room():
+    """Nobody reads the pty, so the blocking write waits for room; a signal's
+    handler must still run (Ctrl-C stops edgemb verify on a stuck board)."""
+    import os
+    import signal
+    import tty
+
+    def interrupt(signum, frame):
+        raise _Interrupted
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    device = serial.Serial(os.ttyname(slave), timeout=0.05)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        write = ports.frame_writer(device)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(_Interrupted):
+            write([bytes(range(1, 256)) * 1000])  # 255 KB: more than a pty holds
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        device.close()
+        os.close(master)
+        os.close(slave)

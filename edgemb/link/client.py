@@ -38,6 +38,7 @@ from edgemb.link.frames import (
     DELIMITER,
     Frame,
     FrameDecoder,
+    encode_frame,
     encode_frame_into,
     max_encoded_bytes,
 )
@@ -69,6 +70,9 @@ from edgemb.link.ports import DEFAULT_BAUDRATE, frame_writer, hard_reset, open_p
 
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
+# Makes a _LoadSent from a tuple of its fields: a NamedTuple's own __new__ is
+# Python code, and one is made for every upload frame.
+_new_record = tuple.__new__
 
 
 @dataclass
@@ -260,7 +264,8 @@ class BoardClient:
         reports about the upload is then raised by that next call."""
         if self._info is None:
             self.hello()
-        self._capture = _Capture()
+        if self._capture.count:  # (a new one costs what an upload's bookkeeping does)
+            self._capture = _Capture()
         data = bytes(data)
         total = len(data)
         # This runs for every upload: on a fast link its microseconds are the
@@ -385,7 +390,7 @@ class BoardClient:
         # Encoded into the same buffer every time, after its leading 0x00.
         end = encode_frame_into(self._scratch, 1, msg_type, seq, LOAD_HEADER.pack(total_len, offset), data)
         self._transmit([self._scratch_view[:end]], 1, again=False)
-        self._pending.append(_LoadSent(seq, begin_seq, total_len, offset, data, end - 1, ack))
+        self._pending.append(_new_record(_LoadSent, (seq, begin_seq, total_len, offset, data, end - 1, ack)))
         if len(self._pending) == 1:
             self._restart_pending_timer()
 
@@ -670,8 +675,9 @@ class BoardClient:
 
 def _ack_wire(offset: int, length: int, begin_seq: int, session: int, seq: int) -> bytes:
     """The wire bytes of the ACK that answers the LOAD of `length` bytes at
-    `offset`, sent with `seq` in the upload that began with `begin_seq`."""
-    return encode_message(Ack(offset, length, begin_seq, session), seq)
+    `offset`, sent with `seq` in the upload that began with `begin_seq`. Made
+    from the fields, not from an Ack, for every LOAD that asks: a fifth the time."""
+    return encode_frame(MsgType.ACK, seq, Ack.LAYOUT.pack(offset, length, begin_seq, session))
 
 
 def _answers(reply: Message, request: Message) -> bool:

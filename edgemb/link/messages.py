@@ -193,6 +193,7 @@ def _fixed(fmt: str):
             r.done()
             return klass(*values)
 
+        cls.LAYOUT = layout  # the payload's struct, for callers that pack fields directly
         cls.pack = pack
         cls.unpack = classmethod(unpack)
         return cls
