@@ -17,13 +17,27 @@ port, alternates:
             answers one ERROR: that reply is the proof that it has read every
             byte.
 
+With --breakdown, two more rows show where the difference goes, as the
+same LOAD frames (one in every half window asking for an ACK) sent without
+the client:
+
+  encoded beforehand   all N frames encoded before the clock starts, then
+                       written one by one: what the protocol's bytes and the
+                       board's decoding, CRC and ACKs cost;
+  encode and write     each frame encoded just before it is written, into
+                       one buffer, with no window kept: what encoding costs.
+
+The rest, between "encode and write" and load_input(wait=False), is the
+client's own bookkeeping: the window, its records and reading the ACKs.
+
 All figures are payload bytes (N x input size) per second of wall time. A
 shared machine only ever slows a run down, and by as much as a third from one
 round to the next, so two ratios are printed: the best protocol round against
 the best raw round, and the median over rounds of the ratio within a round
 (raw and protocol measured back to back, under the same load).
 
-    python tools/bench_link.py [--inputs 200] [--rounds 40] [--max-payload 1024 --window 1]
+    python tools/bench_link.py [--inputs 200] [--rounds 100] [--breakdown]
+    python tools/bench_link.py --max-payload 1024 --window 1   # like a small board
     python tools/bench_link.py --rate 92160 --inputs 4   # a 921600-baud UART
 """
 
@@ -49,7 +63,8 @@ sys.path.insert(0, str(REPO / "tests"))
 import boards  # noqa: E402  (tests/boards.py: builds and starts host boards)
 
 from edgemb.link import BoardClient  # noqa: E402
-from edgemb.link.frames import FrameDecoder  # noqa: E402
+from edgemb.link.frames import FrameDecoder, encode_frame, encode_frame_into, max_encoded_bytes  # noqa: E402
+from edgemb.link.messages import LOAD_HEADER, MsgType  # noqa: E402
 from edgemb.link.ports import frame_writer  # noqa: E402
 
 
@@ -120,6 +135,46 @@ def time_raw(client: BoardClient, inputs: list[bytes]) -> float:
     return time.perf_counter() - start
 
 
+def load_frames(inputs: list[bytes], ack_every: int) -> list[tuple[MsgType, int, bytes, bytes]]:
+    """Type, seq, header and data of one LOAD per input, one in `ack_every`
+    and the last asking for an ACK, as the client sends them."""
+    frames = []
+    for k, data in enumerate(inputs):
+        asks = (k + 1) % ack_every == 0 or k == len(inputs) - 1
+        msg_type = MsgType.LOAD if asks else MsgType.LOAD_QUIET
+        frames.append((msg_type, k & 0xFF, LOAD_HEADER.pack(len(data), 0), data))
+    return frames
+
+
+def _wait_for_acks(port, count: int) -> None:
+    decoder, received = FrameDecoder(), 0
+    while received < count:
+        received += len(decoder.feed(port.read(max(1, port.in_waiting))))
+
+
+def time_encoded_beforehand(client: BoardClient, inputs: list[bytes], ack_every: int) -> float:
+    frames = load_frames(inputs, ack_every)
+    wires = [b"\x00" + encode_frame(*frame) for frame in frames]
+    write = frame_writer(client.port)
+    start = time.perf_counter()
+    for wire in wires:
+        write([wire])
+    _wait_for_acks(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
+    return time.perf_counter() - start
+
+
+def time_encode_and_write(client: BoardClient, inputs: list[bytes], ack_every: int) -> float:
+    frames = load_frames(inputs, ack_every)
+    buffer = bytearray(1 + max_encoded_bytes(LOAD_HEADER.size + max(map(len, inputs))))
+    view = memoryview(buffer)
+    write = frame_writer(client.port)
+    start = time.perf_counter()
+    for frame in frames:
+        write([view[: encode_frame_into(buffer, 1, *frame)]])
+    _wait_for_acks(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
+    return time.perf_counter() - start
+
+
 def _rate(bytes_per_second: float) -> str:
     return f"{bytes_per_second / 1e3:12,.1f} kB/s"
 
@@ -127,12 +182,15 @@ def _rate(bytes_per_second: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inputs", type=int, default=200, help="uploads per measurement")
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--max-payload", type=int, help="the board's maximum frame payload")
     parser.add_argument("--window", type=int, help="the board's upload window")
     parser.add_argument("--rate", type=float,
                         help="bytes/s of a simulated serial line between host and board "
                         "(default: the bare pseudo-terminal)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the same LOAD frames encoded beforehand, and encoded "
+                        "and written without the client")
     args = parser.parse_args()
 
     firmware = boards.double_firmware()
@@ -150,13 +208,21 @@ def main() -> int:
             info = client.hello()
             inputs = make_inputs(args.inputs, info.input.bytes)
             payload = args.inputs * info.input.bytes
-            seconds: dict[str, list[float]] = {"confirmed": [], "pipelined": [], "raw": []}
+            if args.breakdown and info.input.bytes + LOAD_HEADER.size > info.max_payload:
+                parser.error(f"--breakdown sends each input in one LOAD: {info.input.bytes} bytes "
+                             f"do not fit the board's {info.max_payload}-byte frames")
+            ack_every = (info.window + 1) // 2  # as the client asks
+            runs = {
+                "confirmed": lambda: time_protocol(client, inputs, wait=True),
+                "raw": lambda: time_raw(client, inputs),
+                "pipelined": lambda: time_protocol(client, inputs, wait=False),
+            }
+            if args.breakdown:
+                runs["beforehand"] = lambda: time_encoded_beforehand(client, inputs, ack_every)
+                runs["encode"] = lambda: time_encode_and_write(client, inputs, ack_every)
+            seconds: dict[str, list[float]] = {name: [] for name in runs}
             for round_ in range(args.rounds + 1):  # round 0 warms up
-                for name, run in (
-                    ("confirmed", lambda: time_protocol(client, inputs, wait=True)),
-                    ("raw", lambda: time_raw(client, inputs)),
-                    ("pipelined", lambda: time_protocol(client, inputs, wait=False)),
-                ):
+                for name, run in runs.items():
                     elapsed = run()
                     client.hello()  # resynchronise (after the raw stream's ERROR)
                     if round_ > 0:
@@ -169,8 +235,11 @@ def main() -> int:
           f"{args.inputs} inputs of {info.input.bytes} bytes, {args.rounds} rounds")
     print(f"{'':30s} {'best round':>17s}  {'best/best':>9s}  {'median of rounds':>16s}")
     print(f"{'raw write/read':30s} {_rate(best['raw'])}")
-    for name, label in (("pipelined", "load_input(wait=False) x N"),
-                        ("confirmed", "load_input() x N (each acked)")):
+    rows = [("pipelined", "load_input(wait=False) x N"),
+            ("confirmed", "load_input() x N (each acked)")]
+    if args.breakdown:
+        rows += [("beforehand", "LOADs encoded beforehand"), ("encode", "LOADs encoded and written")]
+    for name, label in rows:
         ratios = [raw / mine for raw, mine in zip(seconds["raw"], seconds[name], strict=True)]
         print(f"{label:30s} {_rate(best[name])}  {100 * best[name] / best['raw']:7.1f} %"
               f"  {100 * statistics.median(ratios):14.1f} %")
