@@ -169,3 +169,32 @@ def test_a_signal_interrupts_a_write_that_waits_for_room():
         device.close()
         os.close(master)
         os.close(slave)
+
+
+def test_byte_reader_takes_all_that_is_waiting_from_a_local_port():
+    import os
+    import time
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    device = serial.Serial(os.ttyname(slave), timeout=0.05)
+    try:
+        read = ports.byte_reader(device)
+        start = time.monotonic()
+        assert read() == b""  # nothing came within the port's timeout
+        assert time.monotonic() - start >= 0.04
+        os.write(master, b"\x00ack one\x00" + bytes(range(1, 256)) * 20)
+        received = bytearray()
+        while len(received) < 9 + 255 * 20:
+            received += read()
+        assert bytes(received) == b"\x00ack one\x00" + bytes(range(1, 256)) * 20
+    finally:
+        device.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_byte_reader_reads_through_pyserial_for_ports_without_a_descriptor():
+    port = type("Port", (), {"in_waiting": 3, "read": lambda self, n: b"xyz"[:n]})()
+    assert ports.byte_reader(port)() == b"xyz"

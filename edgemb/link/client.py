@@ -66,7 +66,7 @@ from edgemb.link.messages import (
     encode_message,
     parse_message,
 )
-from edgemb.link.ports import DEFAULT_BAUDRATE, frame_writer, hard_reset, open_port
+from edgemb.link.ports import DEFAULT_BAUDRATE, byte_reader, frame_writer, hard_reset, open_port
 
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
@@ -171,6 +171,7 @@ class BoardClient:
         if getattr(port, "timeout", 0) is None or getattr(port, "timeout", 0) > 0.1:
             port.timeout = 0.05  # reads must return so that our deadlines hold
         self._write = frame_writer(port)
+        self._read_port = byte_reader(port)
         self.timeout = timeout
         self.retries = retries
         self.invoke_timeout = invoke_timeout
@@ -635,8 +636,7 @@ class BoardClient:
         if time.monotonic() >= deadline:
             return b""
         try:
-            # One read for whatever is there, or a wait for the next byte.
-            data = self.port.read(max(1, self.port.in_waiting))
+            data = self._read_port()
         except (serial.SerialException, OSError) as error:
             raise PortError(f"reading from the port failed: {error}") from error
         self.stats.bytes_received += len(data)

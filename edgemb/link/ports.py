@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import time
 from collections.abc import Callable
 
@@ -100,6 +101,34 @@ def frame_writer(device) -> Callable[[list[bytes]], int]:
             frames = [memoryview(b"".join(frames))[-left:]]
 
     return write_vector
+
+
+def byte_reader(device) -> Callable[[], bytes]:
+    """A function that returns what the port has received: all that is there,
+    or, when nothing is, what arrives within the port's read timeout (b"" if
+    nothing does).
+
+    For a local port that is one select() and one read() of up to 64 KiB
+    straight from the descriptor: pyserial's read() first asks the driver how
+    much is waiting, and then loops in Python, and during an upload on a
+    pseudo-terminal each of those calls could take tens of microseconds while
+    the board and the kernel had the CPUs. Other ports read through pyserial."""
+    fd = getattr(device, "fd", None)
+    if not isinstance(fd, int):
+        return lambda: device.read(max(1, device.in_waiting))
+
+    def read_descriptor() -> bytes:
+        if not select.select([fd], [], [], device.timeout)[0]:
+            return b""
+        data = os.read(fd, 65536)
+        if not data:  # readable, and nothing to read: pyserial says the same
+            raise serial.SerialException(
+                "device reports readiness to read but returned no data "
+                "(device disconnected or multiple access on port?)"
+            )
+        return data
+
+    return read_descriptor
 
 
 def available_ports() -> list[str]:
