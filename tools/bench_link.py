@@ -14,8 +14,8 @@ port, alternates:
             with the client's own writer (writev, then a yield of the CPU),
             then one 0x00. The board reads them through the same
             em_serial_read and decoder, drops them as one oversize frame and
-            answers one ERROR: that reply is the proof that it has read every
-            byte.
+            answers one ERROR: that reply, read the client's own way, is the
+            proof that it has read every byte.
 
 With --breakdown, two more rows show where the difference goes, as the
 same LOAD frames (one in every half window asking for an ACK) sent without
@@ -65,7 +65,7 @@ import boards  # noqa: E402  (tests/boards.py: builds and starts host boards)
 from edgemb.link import BoardClient  # noqa: E402
 from edgemb.link.frames import FrameDecoder, encode_frame, encode_frame_into, max_encoded_bytes  # noqa: E402
 from edgemb.link.messages import LOAD_HEADER, MsgType  # noqa: E402
-from edgemb.link.ports import frame_writer  # noqa: E402
+from edgemb.link.ports import byte_reader, frame_writer  # noqa: E402
 
 
 class PacedLink:
@@ -125,14 +125,19 @@ def time_raw(client: BoardClient, inputs: list[bytes]) -> float:
     port = client.port
     port.reset_input_buffer()
     write = frame_writer(port)  # the client's own way of writing
-    decoder = FrameDecoder()
     start = time.perf_counter()
     for data in inputs:
         write([data])
     write([b"\x00"])
-    while not decoder.feed(port.read(max(1, port.in_waiting))):
-        pass
+    _await_frames(port, 1)
     return time.perf_counter() - start
+
+
+def _await_frames(port, count: int) -> None:
+    """Reads until `count` frames have come back, the client's own way."""
+    read, decoder, received = byte_reader(port), FrameDecoder(), 0
+    while received < count:
+        received += len(decoder.feed(read()))
 
 
 def load_frames(inputs: list[bytes], ack_every: int) -> list[tuple[MsgType, int, bytes, bytes]]:
@@ -146,12 +151,6 @@ def load_frames(inputs: list[bytes], ack_every: int) -> list[tuple[MsgType, int,
     return frames
 
 
-def _wait_for_acks(port, count: int) -> None:
-    decoder, received = FrameDecoder(), 0
-    while received < count:
-        received += len(decoder.feed(port.read(max(1, port.in_waiting))))
-
-
 def time_encoded_beforehand(client: BoardClient, inputs: list[bytes], ack_every: int) -> float:
     frames = load_frames(inputs, ack_every)
     wires = [b"\x00" + encode_frame(*frame) for frame in frames]
@@ -159,7 +158,7 @@ def time_encoded_beforehand(client: BoardClient, inputs: list[bytes], ack_every:
     start = time.perf_counter()
     for wire in wires:
         write([wire])
-    _wait_for_acks(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
+    _await_frames(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
     return time.perf_counter() - start
 
 
@@ -171,7 +170,7 @@ def time_encode_and_write(client: BoardClient, inputs: list[bytes], ack_every: i
     start = time.perf_counter()
     for frame in frames:
         write([view[: encode_frame_into(buffer, 1, *frame)]])
-    _wait_for_acks(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
+    _await_frames(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
     return time.perf_counter() - start
 
 
