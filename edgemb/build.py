@@ -13,6 +13,11 @@ def project_dir(run: RunFolder, target: str, runtime: str):
     return run.firmware_dir / f"{target}-{runtime}"
 
 
+def built_artifact(run: RunFolder, target: str, runtime: str) -> Path:
+    """Where `edgemb build` puts the program or image it builds for a target."""
+    return project_dir(run, target, runtime) / "build" / get_target(target).artifact_name
+
+
 def build(run: RunFolder, target_name: str, runtime: str, tflm_dir: str | Path | None = None,
           tflm_third_party: str | Path | None = None) -> BuildResult:
     """tflm_dir, tflm_third_party: for runtime tflm on targets that compile TFLite Micro

@@ -1,5 +1,6 @@
 """The whole chain on real parts: a trained, quantized model built into firmware for
-`host` and for `mps2-an386` (QEMU), booted, and verified over a real serial port:
+`host`, for `mps2-an386` (QEMU, Arm Cortex-M4) and for `riscv32-virt` (QEMU, RV32IMC),
+booted, and verified over a real serial port:
 every output byte must equal TFLite Micro's on the host."""
 
 import json
@@ -13,7 +14,7 @@ from link_proxy import LinkProxy, frame_type
 
 from edgemb.build import build
 from edgemb.link.messages import MsgType
-from edgemb.targets.launch import start_board, start_qemu
+from edgemb.targets.launch import instructions_per_tick, start_board, start_qemu
 from edgemb.verify import VerifyOptions, verify
 
 pytestmark = pytest.mark.slow
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.slow
 needs_arm = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
     reason="needs gcc-arm-none-eabi and qemu-system-arm (tools/setup installs them)")
+needs_riscv = pytest.mark.skipif(
+    shutil.which("riscv64-unknown-elf-gcc") is None or shutil.which("qemu-system-riscv32") is None,
+    reason="needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc "
+           "(tools/setup installs them)")
+EMULATED = ("mps2-an386", "riscv32-virt")
 
 
 def verify_options(run, port, tmp_path, **overrides):
@@ -30,14 +36,17 @@ def verify_options(run, port, tmp_path, **overrides):
     return VerifyOptions(**options)
 
 
-@pytest.mark.parametrize("target", ["host", pytest.param("mps2-an386", marks=needs_arm)])
+@pytest.mark.parametrize("target", ["host", pytest.param("mps2-an386", marks=needs_arm),
+                                    pytest.param("riscv32-virt", marks=needs_riscv)])
 def test_every_output_byte_matches_tflite_micro(quantized_run, tmp_path, target):
     built = build(quantized_run, target, "native")
     assert built.artifact.exists()
     assert built.sizes["model"]["text"] > quantized_run.tflite_file.stat().st_size // 2
-    with start_board(target, built.artifact, icount=target == "mps2-an386") as board:
+    emulated = target in EMULATED
+    with start_board(target, built.artifact, icount=emulated) as board:
         summary = verify(quantized_run, verify_options(
-            quantized_run, board.port, tmp_path, icount=target == "mps2-an386"))
+            quantized_run, board.port, tmp_path, icount=emulated,
+            instructions_per_tick=instructions_per_tick(target) if emulated else 0))
     assert summary["samples"] == summary["exact_matches"] == 24
     assert summary["exit_code"] == 0 and summary["failures"] == []
     assert summary["board_accuracy"] == summary["reference_accuracy"]
@@ -50,7 +59,7 @@ def test_every_output_byte_matches_tflite_micro(quantized_run, tmp_path, target)
     lines = (tmp_path / "verify" / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 24 and all(json.loads(line)["exact"] for line in lines)
     assert "<img" in (tmp_path / "verify" / "report.html").read_text()
-    if target == "mps2-an386":
+    if emulated:
         # -icount shift=0: deterministic, so the same input always costs the same.
         bench = summary["boards"][0]["bench"]
         assert 0 < bench["min_ticks"] <= bench["max_ticks"] <= bench["min_ticks"] + 1  # tick phase

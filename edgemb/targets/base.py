@@ -36,12 +36,25 @@ class BuildResult:
     arena_bytes: int = 0
 
 
+@dataclass(frozen=True)
+class Emulator:
+    """How QEMU runs a target's firmware on this machine."""
+
+    qemu: str  # the QEMU program
+    package: str  # the Debian package that provides it
+    machine_args: tuple[str, ...]
+    # Guest instructions per tick of the board's counter under -icount shift=0, where
+    # QEMU's virtual clock advances one nanosecond per instruction.
+    instructions_per_tick: int
+
+
 class Target:
     """A board. Subclasses set `name`, `runtimes` and implement `build`."""
 
     name = ""
     runtimes: tuple[str, ...] = ("native",)
     required_tools: dict[str, str] = {}  # command -> Debian package that provides it
+    emulator: Emulator | None = None  # set where QEMU can run the firmware
 
     def check_tools(self) -> None:
         for command, package in self.required_tools.items():

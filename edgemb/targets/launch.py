@@ -1,4 +1,5 @@
-"""Starting a built board on this machine: the host program, or QEMU for mps2-an386.
+"""Starting a built board on this machine: the host program, or QEMU for the targets
+it emulates (mps2-an386, riscv32-virt).
 
 Each prints the serial port it serves (a pseudo-terminal, or a TCP socket that
 pyserial opens as socket://127.0.0.1:PORT); `edgemb verify --port` talks to it
@@ -16,10 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgemb.targets.base import TargetError
+from edgemb.targets.base import Emulator, TargetError
+from edgemb.targets.registry import get_target
 
-QEMU = "qemu-system-arm"
-ICOUNT_INSTRUCTIONS_PER_TICK = 40  # -icount shift=0: 1 ns per instruction, 25 MHz SysTick
 _PTY = re.compile(r"(/dev/pts/\d+)")
 
 
@@ -79,18 +79,33 @@ def _free_tcp_port() -> int:
         return probe.getsockname()[1]
 
 
+def emulator_of(target: str) -> Emulator:
+    emulator = get_target(target).emulator
+    if emulator is None:
+        raise TargetError(f"target {target} cannot run in QEMU on this machine; flash it to a "
+                          "board with `edgemb flash` and pass its port to `edgemb verify --port`")
+    return emulator
+
+
+def instructions_per_tick(target: str) -> int:
+    """Guest instructions per board tick of an emulated target under --icount."""
+    return emulator_of(target).instructions_per_tick
+
+
 def start_qemu(elf: Path, tcp_port: int | None = None, icount: bool = False,
-               monitor_socket: Path | None = None) -> RunningBoard:
+               monitor_socket: Path | None = None, target: str = "mps2-an386") -> RunningBoard:
     """Boots the ELF; `monitor_socket` serves QEMU's monitor (e.g. `system_reset`) there."""
-    if shutil.which(QEMU) is None:
-        raise TargetError(f"{QEMU} is not installed: install it with `sudo apt-get install "
-                          "--no-install-recommends qemu-system-arm` (or run tools/setup)")
+    emulator = emulator_of(target)
+    if shutil.which(emulator.qemu) is None:
+        raise TargetError(f"{emulator.qemu} is not installed: install it with `sudo apt-get "
+                          f"install --no-install-recommends {emulator.package}` "
+                          "(or run tools/setup)")
     if not Path(elf).exists():
-        raise TargetError(f"{elf} does not exist; build it with `edgemb build --target mps2-an386`")
+        raise TargetError(f"{elf} does not exist; build it with `edgemb build --target {target}`")
     serial = "pty" if tcp_port is None else f"tcp:127.0.0.1:{tcp_port},server=on,wait=off"
     monitor = f"unix:{monitor_socket},server=on,wait=off" if monitor_socket else "none"
-    command = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", monitor, "-nographic",
-               "-serial", serial, "-kernel", str(elf)]
+    command = [emulator.qemu, *emulator.machine_args, "-display", "none", "-monitor", monitor,
+               "-nographic", "-serial", serial, "-kernel", str(elf)]
     if icount:
         command += ["-icount", "shift=0"]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -100,7 +115,7 @@ def start_qemu(elf: Path, tcp_port: int | None = None, icount: bool = False,
     else:
         port = f"socket://127.0.0.1:{tcp_port}"
         _wait_for_tcp(process, tcp_port, command)
-    return RunningBoard(process, port, "mps2-an386", icount)
+    return RunningBoard(process, port, target, icount)
 
 
 def _wait_for_tcp(process: subprocess.Popen, tcp_port: int, command: list[str]) -> None:
@@ -133,9 +148,7 @@ def start_board(target: str, artifact: Path, tcp_port: int | None = None,
     QEMU moves bytes through a socket faster than through a pseudo-terminal."""
     if target == "host":
         return start_host(artifact)
-    if target == "mps2-an386":
-        if prefer_tcp and tcp_port is None:
-            tcp_port = _free_tcp_port()
-        return start_qemu(artifact, tcp_port, icount)
-    raise TargetError(f"target {target} cannot run on this machine; flash it to a board "
-                      "with `edgemb flash` and pass its port to `edgemb verify --port`")
+    emulator_of(target)  # says so if it cannot run here
+    if prefer_tcp and tcp_port is None:
+        tcp_port = _free_tcp_port()
+    return start_qemu(artifact, tcp_port, icount, target=target)

@@ -1,4 +1,5 @@
-"""Targets built with make from edgemb's own Makefiles: `host` and `mps2-an386`."""
+"""Targets built with make from edgemb's own Makefiles: `host`, `mps2-an386` and
+`riscv32-virt`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from pathlib import Path
 
 from edgemb.export.exporter import ExportResult
-from edgemb.targets.base import BuildResult, Target, run_build
+from edgemb.targets.base import BuildResult, Emulator, Target, TargetError, run_build
 from edgemb.targets.mapfile import sizes_by_part
 from edgemb.targets.project import FirmwareProject, app_defines, write_project
 from edgemb.targets.tflm import TflmLibrary, TflmToolchain, find_tree, prepare_library
@@ -96,6 +97,8 @@ class Mps2An386Target(MakeTarget):
     runtimes = ("native", "tflm")
     required_tools = {"arm-none-eabi-gcc": "gcc-arm-none-eabi", "make": "make"}
     artifact_name = "firmware.elf"
+    # SysTick counts the 25 MHz core clock: 40 ns, 40 instructions under -icount shift=0.
+    emulator = Emulator("qemu-system-arm", "qemu-system-arm", ("-M", "mps2-an386"), 40)
     # The RX ring holds 8 KiB: three frames of 2 KiB in flight fit with room to spare.
     protocol_defines = ("-DEM_PROTO_MAX_PAYLOAD=2048u", "-DEM_PROTO_WINDOW=3u")
     # The flags of the target Makefile's ARCH_FLAGS plus those of TFLite Micro's
@@ -106,3 +109,30 @@ class Mps2An386Target(MakeTarget):
          "-funsigned-char", "-fomit-frame-pointer"),
         (("tensorflow/lite/micro/debug_log.cc",
           "tensorflow/lite/micro/cortex_m_generic/debug_log.cc"),))
+
+
+PICOLIBC_SPECS = "/usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs"
+
+
+class Riscv32VirtTarget(MakeTarget):
+    """QEMU's RISC-V virt machine as a bare-metal RV32IMC core: the ESP32-C3's
+    instruction set, so the native kernels' portable C path runs as on that chip."""
+
+    name = "riscv32-virt"
+    runtimes = ("native",)
+    required_tools = {"riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf",
+                      "make": "make"}
+    artifact_name = "firmware.elf"
+    # -bios none: no OpenSBI, the firmware runs in machine mode from the reset vector.
+    # The CLINT timer runs at 10 MHz: 100 instructions a tick under -icount shift=0.
+    emulator = Emulator("qemu-system-riscv32", "qemu-system-misc",
+                        ("-M", "virt", "-bios", "none"), 100)
+    # The same 8 KiB receive ring as mps2-an386.
+    protocol_defines = ("-DEM_PROTO_MAX_PAYLOAD=2048u", "-DEM_PROTO_WINDOW=3u")
+
+    def check_tools(self) -> None:
+        super().check_tools()
+        if not Path(PICOLIBC_SPECS).exists():
+            raise TargetError("picolibc for RISC-V is not installed: the riscv32-virt target "
+                              "links it; install it with `sudo apt-get install "
+                              "picolibc-riscv64-unknown-elf` (or run tools/setup)")

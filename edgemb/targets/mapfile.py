@@ -17,12 +17,12 @@ _NAME_ONLY = re.compile(r"^ (\.[\w.$]+|COMMON)$")
 
 
 def section_kind(name: str) -> str | None:
-    if name.startswith((".text", ".rodata", ".vectors", ".ARM.exidx", ".ARM.extab",
+    if name.startswith((".text", ".rodata", ".srodata", ".vectors", ".ARM.exidx", ".ARM.extab",
                         ".init_array", ".preinit_array")):
         return "text"
-    if name.startswith(".data"):
+    if name.startswith((".data", ".sdata")):
         return "data"
-    if name.startswith((".bss", "COMMON")):
+    if name.startswith((".bss", ".sbss", "COMMON")):
         return "bss"
     return None
 

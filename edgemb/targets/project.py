@@ -65,6 +65,7 @@ def write_project(path: Path, target: str, runtime: str, export_dir: Path, expor
     shutil.copytree(source / "app", path / "app")
     shutil.copytree(source / "runtime" / runtime, path / "runtime")
     shutil.copytree(source / "targets" / target, path / "target")
+    shutil.copy2(source / "targets" / "objects.mk", path / "objects.mk")  # target/../objects.mk
     shutil.copytree(export_dir, path / "model")
     runner = sorted(f"$(HERE)runtime/{p.name}" for p in (path / "runtime").iterdir()
                     if p.suffix in (".c", ".cc", ".cpp"))

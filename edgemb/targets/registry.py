@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from edgemb.targets.base import Target, TargetError
 from edgemb.targets.esp32 import ESP_TARGETS
-from edgemb.targets.make_targets import HostTarget, Mps2An386Target
+from edgemb.targets.make_targets import HostTarget, Mps2An386Target, Riscv32VirtTarget
 
 _TARGETS: dict[str, type[Target]] = {
     HostTarget.name: HostTarget,
     Mps2An386Target.name: Mps2An386Target,
+    Riscv32VirtTarget.name: Riscv32VirtTarget,
     **ESP_TARGETS,
 }
 
