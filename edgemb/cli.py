@@ -199,7 +199,9 @@ def export_command(run_dir, model_path, labels_file, runtime, out_dir) -> None:
     ui.info(f"{', '.join(result.files)} in {out}/")
 
 
-TARGET_CHOICE = click.Choice(["host", "mps2-an386", "esp32", "esp32s3", "esp32c3"])
+TARGET_CHOICE = click.Choice(["host", "mps2-an386", "riscv32-virt", "esp32", "esp32s3", "esp32c3"])
+# The targets that run on this machine: the host program and QEMU's boards.
+LOCAL_TARGET_CHOICE = click.Choice(["mps2-an386", "riscv32-virt", "host"])
 
 
 @main.command("build")
@@ -260,8 +262,7 @@ def flash_command(run_dir, target, port, baud, runtime) -> None:
 
 @main.command()
 @run_option
-@click.option("--target", type=click.Choice(["mps2-an386", "host"]), default="mps2-an386",
-              show_default=True)
+@click.option("--target", type=LOCAL_TARGET_CHOICE, default="mps2-an386", show_default=True)
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
               show_default=True)
 @click.option("--tcp", "tcp_port", type=click.IntRange(1, 65535), default=None,
@@ -273,18 +274,16 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
     """Boot the built firmware on this machine and serve its serial port."""
     import time
 
-    from edgemb.build import project_dir
-    from edgemb.targets.launch import ICOUNT_INSTRUCTIONS_PER_TICK, start_board
+    from edgemb.build import built_artifact
+    from edgemb.targets.launch import instructions_per_tick, start_board
 
     run = RunFolder(run_dir)
-    artifact = project_dir(run, target, runtime) / "build" / (
-        "firmware.elf" if target == "mps2-an386" else "edgemb-host")
-    board = start_board(target, artifact, tcp_port, icount)
+    board = start_board(target, built_artifact(run, target, runtime), tcp_port, icount)
     ui.info(f"{target} is running; serial port: [bold]{board.port}[/bold]")
     ui.info(f"verify it with: edgemb verify --run {run.path} --port {board.port}")
     if icount:
-        ui.info(f"timing is in emulator ticks: one tick = {ICOUNT_INSTRUCTIONS_PER_TICK} guest "
-                "instructions (not Cortex-M4 cycles)")
+        ui.info(f"timing is in emulator ticks: one tick = {instructions_per_tick(target)} guest "
+                "instructions (not CPU cycles)")
     ui.info("Ctrl-C stops it")
     try:
         while board.alive():
@@ -301,11 +300,13 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
 @click.option("--port", "ports", multiple=True,
               help="Serial device or pyserial URL (socket://, rfc2217://); repeat for a farm.")
 @click.option("--emulate", is_flag=True, help="Start the built board here (QEMU or host).")
-@click.option("--target", type=click.Choice(["mps2-an386", "host"]), default="mps2-an386",
-              show_default=True, help="With --emulate: which board to start.")
+@click.option("--target", type=LOCAL_TARGET_CHOICE, default="mps2-an386", show_default=True,
+              help="With --emulate: which board to start; with --icount: whose ticks.")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
               show_default=True, help="With --emulate: which build to start.")
-@click.option("--icount", is_flag=True, help="With --emulate: QEMU -icount shift=0 timing.")
+@click.option("--icount", is_flag=True,
+              help="The board runs in QEMU under -icount shift=0 (--emulate --icount, or "
+                   "edgemb emulate --icount): report its ticks as instructions.")
 @click.option("--samples", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--data", default=None, help="Verify on a folder's images instead of the test split.")
 @click.option("--baud", type=int, default=921600, show_default=True)
@@ -331,14 +332,17 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
     options = VerifyOptions(list(ports), samples, data, baud, reset,
                             Path(report_dir) if report_dir else None, resume, tolerance, bench,
                             icount=icount)
+    if icount:
+        from edgemb.targets.launch import instructions_per_tick
+
+        options.instructions_per_tick = instructions_per_tick(target)
     board = None
     if emulate:
-        from edgemb.build import project_dir
+        from edgemb.build import built_artifact
         from edgemb.targets.launch import start_board
 
-        artifact = project_dir(run, target, runtime) / "build" / (
-            "firmware.elf" if target == "mps2-an386" else "edgemb-host")
-        board = start_board(target, artifact, icount=icount, prefer_tcp=True)
+        board = start_board(target, built_artifact(run, target, runtime), icount=icount,
+                            prefer_tcp=True)
         options.ports.append(board.port)
         ui.info(f"started {target} on {board.port}")
     try:

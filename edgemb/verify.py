@@ -50,7 +50,8 @@ class VerifyOptions:
     tolerance: int = 0
     bench: int = 10
     timeout: float = 2.0
-    icount: bool = False  # ticks are QEMU -icount ticks (40 instructions each)
+    icount: bool = False  # ticks are QEMU -icount ticks (instructions_per_tick each)
+    instructions_per_tick: int = 40  # the emulated target's (mps2-an386: 40)
 
 
 @dataclass
@@ -334,7 +335,8 @@ def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[Boa
         "labels": samples.class_names,
     }
     if options.icount and summary["invoke_ticks"]:
-        summary["invoke_instructions"] = {k: v * 40 for k, v in summary["invoke_ticks"].items()}
+        summary["invoke_instructions"] = {k: v * options.instructions_per_tick
+                                          for k, v in summary["invoke_ticks"].items()}
     if failures or incomplete:
         summary["exit_code"] = EXIT_LINK
     else:
