@@ -249,3 +249,76 @@ def run_qemu(elf: Path, timeout: float = 600) -> dict:
             res["ops"] = [int(v) for v in parts[1:]]
     res["outputs"] = np.stack(res["outputs"])
     return res
+
+
+# ---------------------------------------------------------------------------
+# RV32IMC (the ESP32-C3's instruction set) under QEMU riscv32 virt
+
+RISCV_DIR = HARNESS / "riscv"
+RISCV_TARGET = ROOT / "firmware" / "targets" / "riscv32-virt"
+RISCV_CC = "riscv64-unknown-elf-gcc"
+RISCV_FLAGS = ["--specs=picolibc.specs", "-march=rv32imc_zicsr_zifencei", "-mabi=ilp32", "-O2",
+               "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
+# Where the harness finds its inputs (riscv/main.c): past the firmware's 8 MiB.
+RISCV_BLOB_ADDRESS = 0x81000000
+
+
+def have_riscv() -> bool:
+    return (shutil.which(RISCV_CC) is not None and shutil.which("qemu-system-riscv32") is not None
+            and Path("/usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs").exists())
+
+
+def build_riscv(model: bytes, workdir: Path, fast: bool = True) -> Path:
+    """The harness for QEMU riscv32 virt, linked with the firmware target's own startup
+    and memory map; its inputs are given at run time (run_riscv)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    generate_native(model, fast=fast).write(workdir)
+    srcs = [RISCV_TARGET / "startup.S", RISCV_DIR / "main.c", workdir / "model_native.c",
+            *kernel_sources()]
+    objs = []
+    for src in srcs:
+        obj = workdir / f"rv32-{src.stem}.o"
+        _riscv_cc([*RISCV_FLAGS, f"-I{KERNELS}", f"-I{workdir}", "-c", str(src), "-o", str(obj)])
+        objs.append(obj)
+    out = workdir / "fw-rv32.elf"
+    # Linked for rv32imc, which gcc's multilib list maps to rv32im/ilp32's libgcc and
+    # picolibc (the compile flags' rv32imc_zicsr_zifencei maps to none).
+    _riscv_cc(["--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-nostartfiles",
+               "--oslib=semihost", f"-T{RISCV_TARGET / 'riscv32_virt.ld'}", "-Wl,--gc-sections",
+               *map(str, objs), "-o", str(out)])
+    return out
+
+
+def _riscv_cc(args: list[str]) -> None:
+    r = subprocess.run([RISCV_CC, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{RISCV_CC} {' '.join(args)}\n{r.stderr[-4000:]}")
+
+
+def run_riscv(elf: Path, inputs: np.ndarray, icount: bool = False, timeout: float = 900) -> dict:
+    """Runs the harness on the inputs; with icount, 'instructions' are exact counts."""
+    data = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+    blob = elf.with_suffix(".inputs.bin")
+    blob.write_bytes(np.uint32(len(data)).tobytes() + data.tobytes())
+    cmd = ["qemu-system-riscv32", "-M", "virt", "-bios", "none", "-display", "none",
+           "-monitor", "none", "-serial", "none",
+           "-semihosting-config", "enable=on,target=native",
+           "-device", f"loader,file={blob},addr={RISCV_BLOB_ADDRESS:#x},force-raw=on",
+           "-kernel", str(elf)]
+    if icount:
+        cmd += ["-icount", "shift=0"]
+    # picolibc opens its semihosted stdout in append mode, which QEMU maps to stderr.
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=timeout)
+    if r.returncode != 0 or "done" not in r.stdout:
+        raise RuntimeError(f"qemu exited {r.returncode}\n{r.stdout[-3000:]}")
+    res: dict = {"outputs": [], "instructions": [], "ops": []}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["out"]:
+            res["instructions"].append(int(parts[2]))
+            res["outputs"].append(np.frombuffer(bytes.fromhex(parts[3]), dtype=np.int8))
+        elif parts[:1] == ["ops"]:
+            res["ops"] = [int(v) for v in parts[1:]]
+    res["outputs"] = np.stack(res["outputs"])
+    return res
