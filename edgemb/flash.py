@@ -229,7 +229,7 @@ def flash(run: RunFolder, target: str, port: str, baud: int = DEFAULT_FLASH_BAUD
     if target not in ESP_TARGETS:
         raise FlashError(f"target {target} is not flashed: "
                          + ("it runs on this machine with `edgemb emulate`" if target in
-                            ("host", "mps2-an386") else f"choose one of {', '.join(ESP_TARGETS)}"))
+                            ("host", "mps2-an386", "riscv32-virt") else f"choose one of {', '.join(ESP_TARGETS)}"))
     project = find_project(run, target, runtime)
     build_dir = project / "build"
     plan = load_flash_plan(build_dir, target)
