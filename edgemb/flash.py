@@ -227,9 +227,10 @@ def flash(run: RunFolder, target: str, port: str, baud: int = DEFAULT_FLASH_BAUD
     use_idf: True to require idf.py, False to use esptool even where idf.py is
     installed, None for idf.py where it is installed and esptool elsewhere."""
     if target not in ESP_TARGETS:
+        runs_here = target in ("host", "mps2-an386", "riscv32-virt")
         raise FlashError(f"target {target} is not flashed: "
-                         + ("it runs on this machine with `edgemb emulate`" if target in
-                            ("host", "mps2-an386", "riscv32-virt") else f"choose one of {', '.join(ESP_TARGETS)}"))
+                         + ("it runs on this machine with `edgemb emulate`" if runs_here
+                            else f"choose one of {', '.join(ESP_TARGETS)}"))
     project = find_project(run, target, runtime)
     build_dir = project / "build"
     plan = load_flash_plan(build_dir, target)
