@@ -206,7 +206,7 @@ def check_port(port: str) -> None:
     if not is_url(port) and not os.path.exists(port):
         raise FlashError(str(port_error(port, FileNotFoundError(2, "No such file or directory"))))
     try:
-        device = open_port(port)  # DTR and RTS inactive: no reset
+        device = open_port(port)  # opened without a reset (open_port)
     except PortError as error:
         raise FlashError(str(error)) from error
     device.close()

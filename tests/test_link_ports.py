@@ -1,4 +1,5 @@
-"""Opening ports (edgemb.link.ports): no reset on open, clear errors."""
+"""Opening ports (edgemb.link.ports): no reset on open (the exact sequence of
+line changes), clear errors."""
 
 from __future__ import annotations
 
@@ -40,7 +41,78 @@ class RecordingPort:
         self.events.append(("open", None))
 
 
-def test_open_port_deasserts_dtr_and_rts_before_opening(monkeypatch):
+# (DTR, RTS) that holds an ESP32 in reset: EN low on the common auto-reset
+# circuit, and the reset state of the USB-Serial-JTAG controller.
+RESET_STATE = (False, True)
+
+
+class LinuxLines(serial.Serial):
+    """pyserial's own POSIX port on a pseudo-terminal, with the modem lines
+    recorded instead of set: `lines` is every (DTR, RTS) the board would see,
+    starting with what Linux sets as it opens a tty (both raised). Each of
+    pyserial's updates changes one line; the other stays as it was."""
+
+    def open(self):
+        self._line = {"dtr": True, "rts": True}
+        self.lines = [(True, True)]
+        super().open()
+
+    def _set_line(self, name, value):
+        self._line[name] = value
+        self.lines.append((self._line["dtr"], self._line["rts"]))
+
+    def _update_dtr_state(self):
+        self._set_line("dtr", self._dtr_state)
+
+    def _update_rts_state(self):
+        self._set_line("rts", self._rts_state)
+
+
+@pytest.fixture
+def pty_path():
+    import os
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    yield os.ttyname(slave)
+    os.close(master)
+    os.close(slave)
+
+
+def test_opening_a_port_never_passes_through_the_reset_state(monkeypatch, pty_path):
+    """Through pyserial's real open(): it applies DTR, then RTS, after Linux
+    raised both; then open_port releases RTS, then DTR."""
+    monkeypatch.setattr(serial, "Serial", LinuxLines)
+    device = ports.open_port(pty_path)
+    try:
+        assert device.lines == [(True, True),   # Linux opens the tty
+                                (True, True),   # pyserial applies DTR
+                                (True, True),   # pyserial applies RTS
+                                (True, False),  # RTS released: EN stays high
+                                (False, False)]  # DTR released
+        assert RESET_STATE not in device.lines
+        assert (device.dtr, device.rts) == (False, False)
+    finally:
+        device.close()
+
+
+def test_asking_for_inactive_lines_before_open_would_pass_through_a_reset(pty_path):
+    """What open_port did before: DTR and RTS set inactive, then open(). The
+    same recorder sees the reset state, so the test above can tell."""
+    device = LinuxLines()  # no port yet: not opened
+    device.port = pty_path
+    device.dtr = False
+    device.rts = False
+    device.open()
+    try:
+        assert device.lines == [(True, True), (False, True), (False, False)]
+        assert RESET_STATE in device.lines
+    finally:
+        device.close()
+
+
+def test_open_port_asks_for_active_lines_then_releases_rts_first(monkeypatch):
     recorder = RecordingPort()
     seen = {}
 
@@ -50,8 +122,16 @@ def test_open_port_deasserts_dtr_and_rts_before_opening(monkeypatch):
 
     monkeypatch.setattr(serial, "serial_for_url", fake_serial_for_url)
     assert ports.open_port("/dev/ttyUSB7") is recorder
-    assert recorder.events == [("dtr", False), ("rts", False), ("open", None)]
+    assert recorder.events == [("dtr", True), ("rts", True), ("open", None),
+                               ("rts", False), ("dtr", False)]
     assert seen["do_not_open"] is True and seen["exclusive"] is True
+
+
+def test_a_port_without_modem_lines_opens(pty_path):
+    """A pseudo-terminal (an emulated board) refuses DTR and RTS changes."""
+    device = ports.open_port(pty_path)
+    assert device.is_open
+    device.close()
 
 
 def test_urls_are_opened_without_a_lock(monkeypatch):
@@ -66,9 +146,10 @@ def test_hard_reset_pulses_en_with_io0_high(monkeypatch):
     monkeypatch.setattr(ports.time, "sleep", lambda s: None)
     recorder = RecordingPort()
     ports.hard_reset(recorder)
-    rts = [value for name, value in recorder.events if name == "rts"]
-    assert rts == [True, False]  # EN low, then high
-    assert all(value is False for name, value in recorder.events if name == "dtr")
+    # DTR is written again after each RTS change: some USB serial drivers
+    # only send RTS along with DTR.
+    assert recorder.events == [("dtr", False), ("rts", True), ("dtr", False),  # EN low
+                               ("rts", False), ("dtr", False)]  # EN high, IO0 high: boot the app
 
 
 def test_loop_url_opens():

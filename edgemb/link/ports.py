@@ -26,23 +26,46 @@ def is_url(port: str) -> bool:
 def open_port(
     port: str, *, baudrate: int = DEFAULT_BAUDRATE, poll_seconds: float = POLL_SECONDS
 ) -> serial.SerialBase:
-    """Opens a port without resetting the board behind it.
+    """Opens a port without resetting the board behind it, and leaves DTR and
+    RTS inactive.
 
-    pyserial raises DTR and RTS when it opens a port, which on most ESP32
-    boards pulls EN low (a reset) or IO0 low (the ROM bootloader). Both lines
-    are set inactive before opening; reset only on request, with hard_reset().
+    On the common ESP32 auto-reset circuit, and in the USB-Serial-JTAG
+    controller of the ESP32-S3 and -C3, DTR inactive with RTS active holds
+    the chip in reset (EN low). Linux raises both lines as it opens a tty,
+    and pyserial's open() then applies its DTR setting and after it its RTS
+    setting (serialposix.py): asking for both inactive before open() went
+    (DTR, RTS) = (1, 1) -> (0, 1) -> (0, 0), through a reset. So, as
+    esp-idf-monitor does (esp_idf_monitor/base/serial_reader.py,
+    open_serial), both stay active through open(), which is what Linux set,
+    and are released afterwards, RTS first: (1, 1) -> (1, 0) -> (0, 0).
+    The middle state holds IO0 low, which the chip reads only while it
+    leaves reset. Reset only on request, with hard_reset().
     """
     options = {} if is_url(port) else {"exclusive": True}  # a lock on local devices
     try:
         device = serial.serial_for_url(
             port, baudrate=baudrate, timeout=poll_seconds, do_not_open=True, **options
         )
-        device.dtr = False
-        device.rts = False
+        device.dtr = True
+        device.rts = True
         device.open()
+        release_lines(device)
     except (serial.SerialException, OSError, ValueError) as error:
         raise port_error(port, error) from error
     return device
+
+
+def release_lines(device: serial.SerialBase) -> None:
+    """DTR and RTS inactive, from both active, without passing through
+    (DTR 0, RTS 1): RTS first, then DTR. A port without modem lines (a
+    pseudo-terminal) refuses the change, as it refuses it in pyserial's own
+    open(), and is left as it is."""
+    try:
+        device.rts = False
+        device.dtr = False
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTTY):
+            raise
 
 
 def hard_reset(device: serial.SerialBase, hold_seconds: float = 0.1) -> None:
