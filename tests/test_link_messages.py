@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -39,7 +41,8 @@ messages = st.one_of(
     st.builds(LoadQuiet, u32, u32, st.binary(max_size=300)),
     st.builds(Bench, u16),
     st.builds(Info, u16, u8, i32, u32, u16, u32, u32, u8, u32, u16, u16,
-              st.binary(min_size=32, max_size=32), tensors, tensors, text, text, text),
+              st.binary(min_size=32, max_size=32), tensors, tensors, text, text, text,
+              u32, u32, u32),
     st.builds(Ack, u32, u32, u8, u32),
     st.builds(Result, u32, u32, st.binary(max_size=300)),
     st.builds(BenchResult, u32, u32, u32, u32, u32, u32, u32, st.integers(0, 2**64 - 1)),
@@ -89,6 +92,23 @@ def test_hello_and_info_accept_appended_fields():
         3, 0x5E5510A1)
     # A host before version 3 sent its version only: no session.
     assert parse_message(Frame(MsgType.HELLO, 0, b"\x02\x00")) == Hello(2, 0)
+
+
+def test_info_from_a_board_built_before_the_heap_fields():
+    """INFO gained arena_request and the largest free blocks within version 3:
+    an older board's INFO ends after runtime_version, and reads as zeros."""
+    info = Info(3, 1, -6, 4096, 3, 240_000_000, 240_000_000, 1, 0, 0, 2, bytes(32),
+                TensorInfo(9, (1, 2), 0.5, 0, 2), TensorInfo(9, (1, 2), 0.5, 0, 2),
+                "esp32", "tflm", "esp-tflite-micro 1.3.8, esp-nn 1.2.3, ESP-NN optimized",
+                177_152, 113_792, 0)
+    payload = info.pack()
+    assert payload[-12:] == bytes.fromhex("00b40200 80bc0100 00000000".replace(" ", ""))
+    old = parse_message(Frame(MsgType.INFO, 0, payload[:-12]))
+    assert old == dataclasses.replace(info, arena_request=0, largest_free_internal=0,
+                                      largest_free_psram=0)
+    # A cut-short tail is not taken for the fields; bytes after them are ignored.
+    assert parse_message(Frame(MsgType.INFO, 0, payload[:-1])) == old
+    assert parse_message(Frame(MsgType.INFO, 0, payload + b"future")) == info
 
 
 def test_error_reply_describes_itself():

@@ -108,7 +108,8 @@ def _c_send(index: int, v: dict) -> list[str]:
     if v["message"] == "INFO":
         lines.append("em_info_msg_t m; memset(&m, 0, sizeof m);")
         for key in ("protocol_version", "status", "status_detail", "max_payload", "window",
-                    "cpu_hz", "tick_hz", "tick_kind", "arena_bytes", "op_count", "num_labels"):
+                    "cpu_hz", "tick_hz", "tick_kind", "arena_bytes", "op_count", "num_labels",
+                    "arena_request", "largest_free_internal", "largest_free_psram"):
             lines.append(f"m.{key} = {_c_int(f[key])};")
         fingerprint = bytes.fromhex(f["fingerprint"])
         lines.append(f"{{ static const uint8_t fp[32] = {_c_bytes(fingerprint)}; "

@@ -79,10 +79,23 @@ def frame_vectors() -> list[tuple[str, int, object]]:
         output=TensorInfo(9, (1, 2), 1 / 256, -128, 2),
         target="mps2-an386", runtime="tflm", runtime_version="1.3.2",
     )
+    # An ESP32 whose heap has no block for the TFLite Micro arena (runner code -6):
+    # what it asked for and the largest free blocks it had.
+    info_esp32 = Info(
+        protocol_version=PROTOCOL_VERSION, status=1, status_detail=-6, max_payload=4096,
+        window=3, cpu_hz=240_000_000, tick_hz=240_000_000, tick_kind=1, arena_bytes=0,
+        op_count=0, num_labels=2, fingerprint=bytes(range(32, 64)),
+        input=TensorInfo(9, (1, 96, 96, 3), 1 / 128, 0, 27648),
+        output=TensorInfo(9, (1, 2), 1 / 256, -128, 2),
+        target="esp32", runtime="tflm",
+        runtime_version="esp-tflite-micro 1.3.8, esp-nn 1.2.3, ESP-NN optimized",
+        arena_request=115_216, largest_free_internal=110_580, largest_free_psram=0,
+    )
     return [
         ("hello", 0, Hello(session=0x5E55_10A1)),
         ("info", 0, info),
         ("info_not_ready", 1, info_m4),
+        ("info_no_memory", 1, info_esp32),
         ("load", 2, Load(27648, 0, bytes([0x00, 0x01, 0x80, 0xFF, 0x00, 0x00, 0x7F]))),
         ("ack_load", 2, Ack(0, 7, 2, 0x5E55_10A1)),
         ("load_quiet", 3, LoadQuiet(27648, 7, bytes([0x05, 0x00, 0xFB]))),

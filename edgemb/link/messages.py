@@ -121,6 +121,9 @@ class _Reader:
     def rest(self) -> bytes:
         return self.take(len(self.payload) - self.pos)
 
+    def left(self) -> int:
+        return len(self.payload) - self.pos
+
     def done(self) -> None:
         if self.pos != len(self.payload):
             raise MessageError(
@@ -304,8 +307,15 @@ class Info(Message):
     target: str
     runtime: str
     runtime_version: str
+    # Appended within version 3; 0 from a board built before them, and where
+    # they do not apply: the arena a runtime asked its heap for, and the
+    # largest free blocks of internal and external RAM before it did.
+    arena_request: int = 0
+    largest_free_internal: int = 0
+    largest_free_psram: int = 0
 
     _HEAD: ClassVar[str] = "HBiIHIIBIHH32s"
+    _HEAP: ClassVar[str] = "III"
 
     @property
     def ready(self) -> bool:
@@ -334,6 +344,8 @@ class Info(Message):
             + _string(self.target)
             + _string(self.runtime)
             + _string(self.runtime_version)
+            + struct.pack("<" + self._HEAP, self.arena_request, self.largest_free_internal,
+                          self.largest_free_psram)
         )
 
     @classmethod
@@ -342,8 +354,10 @@ class Info(Message):
         head = r.unpack(cls._HEAD)
         tensors = TensorInfo.read(r), TensorInfo.read(r)
         strings = r.string(), r.string(), r.string()
+        # The heap fields are absent from a board built before them.
+        heap = r.unpack(cls._HEAP) if r.left() >= struct.calcsize("<" + cls._HEAP) else ()
         # Later versions may append fields: ignore what follows.
-        return cls(*head, *tensors, *strings)
+        return cls(*head, *tensors, *strings, *heap)
 
 
 @_fixed("IIBI")

@@ -171,6 +171,9 @@ static void send_info(uint8_t seq) {
   info.target = em_target_name();
   info.runtime = app.runner.name;
   info.runtime_version = app.runner.version;
+  info.arena_request = app.runner.arena_request;
+  info.largest_free_internal = app.runner.largest_free_internal;
+  info.largest_free_psram = app.runner.largest_free_psram;
   em_send_info(serial_sink, NULL, seq, &info);
 }
 

@@ -424,6 +424,9 @@ void em_send_info(em_write_fn write, void *ctx, uint8_t seq, const em_info_msg_t
   put_string(&enc, m->target);
   put_string(&enc, m->runtime);
   put_string(&enc, m->runtime_version);
+  em_frame_put_u32(&enc, m->arena_request);
+  em_frame_put_u32(&enc, m->largest_free_internal);
+  em_frame_put_u32(&enc, m->largest_free_psram);
   em_frame_end(&enc);
 }
 

@@ -203,6 +203,11 @@ typedef struct {
   const char *target;
   const char *runtime;
   const char *runtime_version;
+  /* Appended within protocol version 3 (readers ignore what they do not know,
+   * and a board built before sends INFO without them): see em_runner_info_t. */
+  uint32_t arena_request;
+  uint32_t largest_free_internal;
+  uint32_t largest_free_psram;
 } em_info_msg_t;
 
 typedef struct {

@@ -13,6 +13,12 @@ typedef struct {
   const char *version;  /* the runtime's own version string */
   uint32_t arena_bytes; /* activation memory the runtime really uses */
   uint16_t op_count;    /* operators invoke can time one by one; 0 if none */
+  /* A runtime that takes its arena from a heap says what it asked for and what
+   * the heap had (INFO), so that an arena that does not fit can be explained;
+   * 0 where that does not apply (a static arena) or is not known. */
+  uint32_t arena_request;         /* bytes asked for first */
+  uint32_t largest_free_internal; /* largest free block of internal RAM, before the arena */
+  uint32_t largest_free_psram;    /* the same in external RAM; 0 without any */
 } em_runner_info_t;
 
 /* Prepares the runtime; 0 on success, a negative runtime-specific code otherwise. */
