@@ -1,9 +1,9 @@
-"""Shared fixtures: small image folders the tests generate."""
+"""Shared fixtures: small image folders, and the cheapest real run of the chain."""
 
 from __future__ import annotations
 
 import pytest
-from imagefolders import write_pattern_folder
+from imagefolders import SHAPES, write_pattern_folder
 
 
 @pytest.fixture
@@ -13,15 +13,14 @@ def pattern_folder(tmp_path):
 
 @pytest.fixture(scope="session")
 def quantized_run(tmp_path_factory):
-    """A run trained for one epoch at 32x32 on the pattern folder, then quantized:
-    the cheapest real model the whole chain can work on."""
+    """A run trained for one epoch at 32x32 on datasets/shapes, then quantized: the
+    cheapest real model the whole chain can work on."""
     from edgemb.quantize import QuantizeOptions, quantize
     from edgemb.run import RunFolder
     from edgemb.train import TrainOptions, train
 
     root = tmp_path_factory.mktemp("quantized")
-    data = write_pattern_folder(root / "patterns")
     run = RunFolder(root / "run")
-    train(TrainOptions(data=str(data), size=32, epochs=1, batch_size=16), run)
+    train(TrainOptions(data=str(SHAPES), size=32, epochs=1, batch_size=16), run)
     quantize(run, QuantizeOptions(calibration_samples=16))
     return run

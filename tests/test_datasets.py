@@ -154,3 +154,26 @@ def test_training_pipeline_augments_only_when_asked():
     expected = sorted(((images.astype(np.float32) - 128) / 128).reshape(12, -1).tolist())
     assert sorted(batches(False).reshape(12, -1).tolist()) == expected
     assert sorted(batches(True).reshape(12, -1).tolist()) != expected
+
+
+def test_the_shipped_sample_folder_is_what_its_generator_draws(tmp_path):
+    """datasets/shapes is tools/make_sample_dataset.py's output, pixel for pixel."""
+    from imagefolders import SHAPES
+    from make_sample_dataset import write_shapes
+
+    fresh = write_shapes(tmp_path / "shapes")
+    shipped = sorted(p.relative_to(SHAPES) for p in SHAPES.rglob("*.png"))
+    assert shipped == sorted(p.relative_to(fresh) for p in fresh.rglob("*.png"))
+    assert len(shipped) == 48
+    for name in shipped:
+        assert np.array_equal(np.asarray(Image.open(SHAPES / name)),
+                              np.asarray(Image.open(fresh / name))), name
+
+
+def test_the_shipped_sample_folder_loads_as_two_classes():
+    from imagefolders import SHAPES
+
+    images = load_folder(SHAPES, 32)
+    assert images.class_names == ["circle", "square"]
+    assert images.images.shape == (48, 32, 32, 3)
+    assert np.bincount(images.labels).tolist() == [24, 24]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgemb.data.source import ImageSet
+from edgemb.data.imageset import ImageSet
 from edgemb.data.split import load_split, make_split, save_split
 from edgemb.errors import DatasetError
 

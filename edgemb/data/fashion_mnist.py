@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemb.data.source import ImageSet
+from edgemb.data.imageset import ImageSet
 from edgemb.errors import DatasetError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -1,44 +1,20 @@
-"""An image source: every image of a dataset with its label, in memory as uint8."""
+"""Where a dataset's images come from: the default dataset by name, or a folder.
+
+The loaders import only ImageSet (edgemb.data.imageset); this module imports the
+loaders, so nothing imports back.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
+from edgemb.data.fashion_mnist import load_fashion_mnist
+from edgemb.data.folder import load_folder
+from edgemb.data.imageset import ImageSet
 
 DEFAULT_DATASET = "fashion-mnist"
-
-
-@dataclass
-class ImageSet:
-    """Images (N, H, W, C) uint8 with integer labels; `names` identify each image."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list[str]
-    names: list[str]
-    # Partition given by the dataset itself (Fashion-MNIST's official test set), if any.
-    official_test: np.ndarray | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, index: np.ndarray) -> ImageSet:
-        return ImageSet(
-            self.images[index],
-            self.labels[index],
-            self.class_names,
-            [self.names[i] for i in index],
-        )
 
 
 def load_source(spec: str, size: int, skip_bad: bool = False) -> ImageSet:
     """Loads the dataset named by `spec`: "fashion-mnist" or a folder DIR/<label>/*.png."""
     if spec == DEFAULT_DATASET:
-        from edgemb.data.fashion_mnist import load_fashion_mnist
-
         return load_fashion_mnist()
-    from edgemb.data.folder import load_folder
-
     return load_folder(spec, size, skip_bad=skip_bad)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemb.data.source import ImageSet
+from edgemb.data.imageset import ImageSet
 
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
