@@ -18,6 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for noisy in ("tensorflow", "keras", "absl"):
     warnings.filterwarnings("ignore", module=noisy)
 
+# Commands whose libraries load TensorFlow (Keras, the converter, tflite-micro): it
+# is imported first with its C++ start-up lines hidden (edgemb.quiet).
+USES_TENSORFLOW = {"train", "quantize", "inspect", "export", "build", "verify", "demo"}
+
 run_option = click.option("--run", "run_dir", default=str(DEFAULT_RUN_DIR), show_default=True,
                           type=click.Path(file_okay=False), help="The run folder.")
 
@@ -37,10 +41,15 @@ def reports_errors(command):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgemb")
 @click.option("-v", "--verbose", is_flag=True, help="Print more detail.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """From a folder of images to a microcontroller that classifies them,
     verified bit for bit against TFLite Micro."""
     ui.VERBOSE = verbose
+    if ctx.invoked_subcommand in USES_TENSORFLOW:
+        from edgemb.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
 
 
 @main.command()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ import tensorflow as tf
 
 from edgemb.data.pipeline import int8_input, normalize, pixels_numpy
 from edgemb.errors import EdgembError
+from edgemb.quiet import native_output_hidden
 from edgemb.reference import TflmReference
 from edgemb.run import RunFolder
 from edgemb.tflite import read_tflite
@@ -95,7 +94,7 @@ def convert(model, calibration: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    with contextlib.redirect_stdout(io.StringIO()):  # the SavedModel export's chatter
+    with native_output_hidden():  # the SavedModel export's and the converter's chatter
         return converter.convert()
 
 

@@ -1,5 +1,10 @@
 """The command line's surface: version, help, errors without tracebacks."""
 
+import shutil
+import subprocess
+import sys
+
+import pytest
 from click.testing import CliRunner
 
 from edgemb import __version__
@@ -24,3 +29,24 @@ def test_missing_data_folder_is_one_clear_line(tmp_path):
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert f"error: data folder {tmp_path / 'none'} does not exist" in " ".join(result.output.split())
+
+
+NOISE = ("absl::InitializeLog", "oneDNN custom operations", "fully_quantize:")
+
+
+@pytest.mark.slow
+def test_quantize_prints_no_tensorflow_chatter_unless_verbose(quantized_run, tmp_path):
+    """TensorFlow's C++ start-up lines and the converter's settings go straight to
+    fds 1 and 2; the command hides them, and -v shows them."""
+    run = tmp_path / "run"
+    shutil.copytree(quantized_run.path, run)
+    edgemb = [sys.executable, "-m", "edgemb.cli"]
+    quiet = subprocess.run([*edgemb, "quantize", "--run", str(run)], capture_output=True,
+                           text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "int8 accuracy (TFLite Micro)" in quiet.stdout
+    assert [n for n in NOISE if n in quiet.stdout + quiet.stderr] == []
+    verbose = subprocess.run([*edgemb, "-v", "quantize", "--run", str(run)],
+                             capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 0
+    assert "fully_quantize:" in verbose.stdout + verbose.stderr
