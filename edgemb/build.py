@@ -6,7 +6,8 @@ from pathlib import Path
 
 from edgemb.export.exporter import export
 from edgemb.run import RunFolder
-from edgemb.targets import BuildResult, get_target
+from edgemb.targets import BuildResult, TargetError, get_target
+from edgemb.targets.esp32 import Esp32Target
 
 
 def project_dir(run: RunFolder, target: str, runtime: str):
@@ -19,11 +20,19 @@ def built_artifact(run: RunFolder, target: str, runtime: str) -> Path:
 
 
 def build(run: RunFolder, target_name: str, runtime: str, tflm_dir: str | Path | None = None,
-          tflm_third_party: str | Path | None = None) -> BuildResult:
+          tflm_third_party: str | Path | None = None, serial: str | None = None,
+          baud: int | None = None) -> BuildResult:
     """tflm_dir, tflm_third_party: for runtime tflm on targets that compile TFLite Micro
-    from a source tree (host, mps2-an386); see edgemb.targets.tflm.find_tree."""
+    from a source tree (host, mps2-an386); see edgemb.targets.tflm.find_tree.
+    serial, baud: an ESP32 board's protocol channel (uart0, usb-serial-jtag) and
+    UART0's baud rate; None keeps what the project recorded."""
     target = get_target(target_name)
     target.check_runtime(runtime)
+    if serial is not None or baud is not None:
+        if not isinstance(target, Esp32Target):
+            raise TargetError(f"--serial and --baud choose an ESP32 board's serial channel; "
+                              f"the {target_name} target has one fixed serial port")
+        target.serial, target.baud = serial, baud
     model = run.require(run.tflite_file, "edgemb quantize")
     exported = export(model, run.export_dir / runtime, run.read_settings().labels, runtime)
     if runtime == "tflm" and getattr(target, "tflm_toolchain", None) is not None:

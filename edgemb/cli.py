@@ -223,8 +223,15 @@ LOCAL_TARGET_CHOICE = click.Choice(["mps2-an386", "riscv32-virt", "host"])
                    "default: $EDGEMB_TFLM_DIR, else a pinned clone.")
 @click.option("--tflm-third-party", type=click.Path(file_okay=False), default=None,
               help="Where its flatbuffers, gemmlowp, ruy and kissfft downloads are.")
+@click.option("--serial", type=click.Choice(["uart0", "usb-serial-jtag"]), default=None,
+              help="ESP32 chips: the protocol's channel, UART0 (the board's USB-to-UART "
+                   "bridge) or the chip's own USB-Serial-JTAG port (ESP32-S3, -C3). "
+                   "Default: the project's last choice, else uart0.")
+@click.option("--baud", type=click.IntRange(9600, 5_000_000), default=None,
+              help="ESP32 chips, --serial uart0: UART0's baud rate. Default: the project's "
+                   "last choice, else 921600.")
 @reports_errors
-def build_command(run_dir, target, runtime, tflm_dir, tflm_third_party) -> None:
+def build_command(run_dir, target, runtime, tflm_dir, tflm_third_party, serial, baud) -> None:
     """Export the run's model and build firmware for a target.
 
     Without ESP-IDF an ESP32 build writes the project, prints the commands that
@@ -232,7 +239,8 @@ def build_command(run_dir, target, runtime, tflm_dir, tflm_third_party) -> None:
     from edgemb.build import build
 
     runtime = runtime or ("tflm" if target.startswith("esp32") else "native")
-    result = build(RunFolder(run_dir), target, runtime, tflm_dir, tflm_third_party)
+    result = build(RunFolder(run_dir), target, runtime, tflm_dir, tflm_third_party,
+                   serial, baud)
     ui.info(sizes_table(result))
     ui.info(f"firmware: {result.artifact}")
 
@@ -318,7 +326,9 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
                    "edgemb emulate --icount): report its ticks as instructions.")
 @click.option("--samples", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--data", default=None, help="Verify on a folder's images instead of the test split.")
-@click.option("--baud", type=int, default=921600, show_default=True)
+@click.option("--baud", type=int, default=None,
+              help="Default: the baud rate of the run's newest ESP32 build over UART0, "
+                   "else 921600 (USB-Serial-JTAG and emulated ports ignore it).")
 @click.option("--reset", is_flag=True, help="Reset the board through DTR/RTS on open.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: RUN/verify).")
@@ -338,6 +348,7 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
     run = RunFolder(run_dir)
     if not ports and not emulate:
         raise click.UsageError("give --port PORT (or --emulate to start a board here)")
+    baud = baud or verify_baud(run)
     options = VerifyOptions(list(ports), samples, data, baud, reset,
                             Path(report_dir) if report_dir else None, resume, tolerance, bench,
                             icount=icount)
@@ -362,8 +373,21 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
     ui.info(verify_table(summary))
     for failure in summary["failures"]:
         ui.console.print(f"[bold red]error:[/bold red] {failure}")
+    for note in summary.get("notes", []):
+        ui.console.print(f"[bold yellow]note:[/bold yellow] {note}")
     ui.info(f"report: {summary['html_report']}")
     sys.exit(summary["exit_code"])
+
+
+def verify_baud(run) -> int:
+    """The baud rate the run's newest ESP32 build set for UART0, else 921600."""
+    from edgemb.targets.esp32 import DEFAULT_BAUD, newest_link
+
+    link = newest_link(run.firmware_dir)
+    if link is None or link[0] != "uart0" or not link[1] or link[1] == DEFAULT_BAUD:
+        return DEFAULT_BAUD
+    ui.info(f"baud rate {link[1]}, as {link[2]} was built (--baud to change)")
+    return link[1]
 
 
 def run_verify(run, options, verify):
@@ -393,6 +417,10 @@ def verify_table(summary: dict):
     if "invoke_instructions" in summary:
         rows.append(["emulator instructions per inference (median)",
                      f"{summary['invoke_instructions']['median']:,.0f}"])
+    versions = summary.get("runtime_versions") or {}
+    if versions:
+        rows.append(["reference on the host", versions["reference"]])
+        rows += [[f"runtime on {port}", runtime] for port, runtime in versions["boards"].items()]
     link = summary["link"]
     rows.append(["link bytes/s (nominal)", f"{link['bytes_per_second']:,.0f} "
                                            f"({link['nominal_bytes_per_second']:,.0f})"])

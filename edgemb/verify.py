@@ -27,6 +27,7 @@ from edgemb.reference import TflmReference
 from edgemb.report.compare import compare_outputs, latency_summary
 from edgemb.run import RunFolder
 from edgemb.tflite import BUILTIN_OP_NAMES, read_tflite
+from edgemb.verify_notes import board_notes, not_ready_message, runtime_versions
 
 EXIT_OK, EXIT_MISMATCH, EXIT_LINK = 0, 1, 2
 RECOVERY_ATTEMPTS = 2
@@ -208,7 +209,13 @@ class BoardWorker(threading.Thread):
             "tick_hz": info.tick_hz, "tick_kind": info.tick_kind,
             "arena_bytes": info.arena_bytes, "protocol_version": info.protocol_version,
             "max_payload": info.max_payload, "window": info.window,
-            "fingerprint": info.fingerprint.hex()}
+            "fingerprint": info.fingerprint.hex(), "status": info.status,
+            "status_detail": info.status_detail, "arena_request": info.arena_request,
+            "largest_free_internal": info.largest_free_internal,
+            "largest_free_psram": info.largest_free_psram}
+        if not info.ready:  # it answers, but cannot run its model: say why, not what fails next
+            client.close()
+            raise VerifyError(not_ready_message(self.port, info))
         return client
 
     def _sample_with_recovery(self, index: int) -> SampleResult:
@@ -333,6 +340,9 @@ def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[Boa
         "failures": failures,
         "complete": not incomplete,
         "labels": samples.class_names,
+        # Which TFLite Micro each side runs, and what a pattern of mismatches points to.
+        "runtime_versions": runtime_versions([b.__dict__ for b in boards]),
+        "notes": board_notes([b.__dict__ for b in boards], records),
     }
     if options.icount and summary["invoke_ticks"]:
         summary["invoke_instructions"] = {k: v * options.instructions_per_tick

@@ -200,6 +200,81 @@ def test_component_manifest_names_esp_tflite_micro_for_tflm(projects, runtime):
         assert "espressif/esp-tflite-micro" not in dependencies
 
 
+def test_tflm_manifest_requires_the_first_bit_exact_esp_nn():
+    """esp-tflite-micro itself accepts esp-nn from 1.1.1; only esp-nn 1.2.2 and
+    later are bit-exact with TFLite Micro's reference kernels by default."""
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with esptool: pip install 'edgemb[esp]'")
+    from edgemb.targets.esp32 import component_manifest
+
+    assert yaml.safe_load(component_manifest("tflm"))["dependencies"] == {
+        "idf": {"version": ">=5.1"},
+        "espressif/esp-tflite-micro": {"version": "^1.3.0"},
+        "espressif/esp-nn": {"version": "^1.2.2"}}
+    assert set(yaml.safe_load(component_manifest("native"))["dependencies"]) == {"idf"}
+
+
+needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None,
+                                 reason="needs cmake (tools/setup installs it)")
+
+
+def _cmake_versions(tmp_path: Path, lock: str | None) -> subprocess.CompletedProcess:
+    """main/edgemb_versions.cmake run as a script on a dependencies.lock."""
+    lock_file = tmp_path / "dependencies.lock"
+    if lock is not None:
+        lock_file.write_text(lock)
+    script = tmp_path / "versions.cmake"
+    script.write_text(
+        f'include("{ESP / "main" / "edgemb_versions.cmake"}")\n'
+        f'edgemb_locked_version("{lock_file}" espressif/esp-tflite-micro tflm)\n'
+        f'edgemb_locked_version("{lock_file}" espressif/esp-nn nn)\n'
+        'message("tflm=${tflm} esp-nn=${nn}")\n'
+        'edgemb_require_esp_nn("${nn}" 1.2.2)\n'
+        'message("accepted")\n')
+    return subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True)
+
+
+@needs_cmake
+def test_component_versions_are_read_from_the_lock_file(tmp_path):
+    done = _cmake_versions(tmp_path, (FIXTURES / "dependencies.lock").read_text())
+    assert done.returncode == 0, done.stderr
+    # message() writes to stderr; the versions of what a component depends on
+    # ('>=1.1.1', '>=4.2') are not taken for its own.
+    assert done.stderr.splitlines() == ["tflm=1.3.8 esp-nn=1.2.3", "accepted"]
+
+
+@needs_cmake
+def test_an_esp_nn_older_than_1_2_2_stops_the_build(tmp_path):
+    lock = (FIXTURES / "dependencies.lock").read_text().replace("version: 1.2.3", "version: 1.1.2")
+    done = _cmake_versions(tmp_path, lock)
+    assert done.returncode != 0
+    message = " ".join(done.stderr.split())
+    assert ("edgemb: dependencies.lock holds espressif/esp-nn 1.1.2; edgemb needs 1.2.2 or "
+            "later") in message
+    assert "Run `idf.py update-dependencies` in this project (or delete dependencies.lock)" in message
+    assert "accepted" not in done.stderr
+
+
+@needs_cmake
+@pytest.mark.parametrize("lock,expected", [
+    (None, "tflm=unknown esp-nn=unknown"),  # no lock file: the component manager is off
+    ("dependencies:\n  idf:\n    version: 5.4.1\n", "tflm=unknown esp-nn=unknown"),
+    ("dependencies:\n  espressif/esp-nn:\n    version: '1.2.2~1'\n", "tflm=unknown esp-nn=1.2.2~1"),
+])
+def test_versions_the_lock_does_not_hold(tmp_path, lock, expected):
+    done = _cmake_versions(tmp_path, lock)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [expected, "accepted"]
+
+
+def test_main_component_reports_the_locked_versions():
+    cmake = (ESP / "main" / "CMakeLists.txt").read_text()
+    register = cmake.index("idf_component_register(")
+    # After the registration: ESP-IDF first runs what comes before it as a script.
+    assert cmake.index("include(${CMAKE_CURRENT_LIST_DIR}/edgemb_versions.cmake)") > register
+    assert 'edgemb_require_esp_nn("${edgemb_esp_nn_version}" 1.2.2)' in cmake
+    assert '"EM_ESP_NN_VERSION=\\"${edgemb_esp_nn_version}\\""' in cmake
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chip,runtime", RUNS)
 def test_every_source_the_component_lists_exists_and_every_source_is_listed(projects, chip, runtime):
@@ -288,6 +363,14 @@ def test_sdkconfig_defaults(projects, chip):
     assert options["CONFIG_EDGEMB_UART_BAUD"] == "921600"
 
 
+@pytest.mark.parametrize("chip,extra", [("esp32", 1024), ("esp32c3", 1024), ("esp32s3", 65536)])
+def test_esp_nn_scratch_allowance_is_the_chips_own(chip, extra):
+    """ESP-NN's generic kernels (ESP32, ESP32-C3) need no scratch for conv and
+    depthwise conv; the ESP32-S3's SIMD kernels do."""
+    options = _sdkconfig(ESP / "sdkconfig.defaults", ESP / f"sdkconfig.defaults.{chip}")
+    assert options["CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES"] == str(extra)
+
+
 def test_usb_serial_jtag_channel_only_where_the_chip_has_it(tmp_path):
     from edgemb.targets.base import TargetError
     from edgemb.targets.esp32 import sdkconfig_lines, write_idf_project
@@ -297,6 +380,123 @@ def test_usb_serial_jtag_channel_only_where_the_chip_has_it(tmp_path):
         "CONFIG_EDGEMB_SERIAL_USB_SERIAL_JTAG=y"]
     with pytest.raises(TargetError, match="ESP32 has no USB-Serial-JTAG"):
         write_idf_project(tmp_path, CHIPS["esp32"], None, "usb-serial-jtag")
+
+
+class _Export:
+    """What the ESP32 target reads of an ExportResult, without a trained model."""
+
+    def __init__(self, out_dir: Path, runtime: str = "tflm"):
+        self.runtime, self.out_dir, self.fingerprint = runtime, out_dir, "ab" * 32
+        self.tflm_arena_bytes, self.native = 4096, None
+        self.settings = {"input_bytes": 3072, "output_bytes": 2, "op_count": 5}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "model_settings.c").write_text("")
+
+
+@pytest.fixture
+def cli_build(tmp_path, monkeypatch):
+    """`edgemb build` through the command line on a machine without ESP-IDF, its
+    export replaced by _Export: returns run(args) -> (exit code, output)."""
+    from click.testing import CliRunner
+
+    import edgemb.build as building
+    from edgemb.cli import main
+    from edgemb.run import RunFolder
+
+    _hide_idf(monkeypatch)
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.tflite_file.write_bytes(b"tflite")
+    monkeypatch.setattr(building, "export", lambda model, out, labels, runtime: _Export(out, runtime))
+    monkeypatch.setattr(RunFolder, "read_settings",
+                        lambda self: type("Settings", (), {"labels": ["a", "b"]})())
+
+    def invoke(*args: str):
+        done = CliRunner().invoke(main, ["build", "--run", str(run.path), *args])
+        return done.exit_code, done.output
+
+    invoke.run = run
+    return invoke
+
+
+def _project(run, target: str) -> Path:
+    return run.firmware_dir / f"{target}-tflm"
+
+
+def test_build_chooses_usb_serial_jtag_from_the_command_line(cli_build):
+    code, output = cli_build("--target", "esp32c3", "--serial", "usb-serial-jtag")
+    assert code == 3, output  # ESP-IDF is missing: the project is written
+    project = _project(cli_build.run, "esp32c3")
+    options = _sdkconfig(project / "sdkconfig.defaults")
+    assert options["CONFIG_EDGEMB_SERIAL_USB_SERIAL_JTAG"] == "y"
+    assert options["CONFIG_EDGEMB_SERIAL_UART0"] == "n"
+    assert "CONFIG_EDGEMB_UART_BAUD" not in options
+    record = json.loads((project / "edgemb_project.json").read_text())
+    assert (record["serial"], record["baud"]) == ("usb-serial-jtag", None)
+
+
+def test_a_rebuild_keeps_the_recorded_channel_and_baud(cli_build):
+    assert cli_build("--target", "esp32s3", "--baud", "460800")[0] == 3
+    assert cli_build("--target", "esp32s3")[0] == 3  # no options: as recorded
+    project = _project(cli_build.run, "esp32s3")
+    assert _sdkconfig(project / "sdkconfig.defaults")["CONFIG_EDGEMB_UART_BAUD"] == "460800"
+    assert cli_build("--target", "esp32s3", "--serial", "usb-serial-jtag")[0] == 3
+    assert cli_build("--target", "esp32s3")[0] == 3
+    record = json.loads((project / "edgemb_project.json").read_text())
+    assert (record["serial"], record["baud"]) == ("usb-serial-jtag", None)
+    assert cli_build("--target", "esp32s3", "--serial", "uart0")[0] == 3
+    assert _sdkconfig(project / "sdkconfig.defaults")["CONFIG_EDGEMB_UART_BAUD"] == "921600"
+
+
+def test_build_refuses_links_the_board_cannot_have(cli_build):
+    code, output = cli_build("--target", "esp32", "--serial", "usb-serial-jtag")
+    assert code == 2 and "ESP32 has no USB-Serial-JTAG controller: use --serial uart0" in output
+    code, output = cli_build("--target", "esp32c3", "--serial", "usb-serial-jtag",
+                             "--baud", "115200")
+    assert code == 2 and ("--baud sets UART0's rate; USB-Serial-JTAG is USB and has none: "
+                          "leave --baud out, or pass --serial uart0") in " ".join(output.split())
+    code, output = cli_build("--target", "host", "--serial", "uart0")
+    assert code == 2 and ("--serial and --baud choose an ESP32 board's serial channel; the "
+                          "host target has one fixed serial port") in " ".join(output.split())
+
+
+def test_the_users_sdkconfig_survives_every_build_and_is_read_last(cli_build):
+    assert cli_build("--target", "esp32")[0] == 3
+    project = _project(cli_build.run, "esp32")
+    user = project / "sdkconfig.user"
+    assert user.read_text().startswith("# Your own sdkconfig settings for this project")
+    user.write_text("CONFIG_ESP_CONSOLE_UART_CUSTOM=y\nCONFIG_ESP_CONSOLE_UART_CUSTOM_NUM_1=y\n")
+    from edgemb.targets.esp32 import _config_digest
+
+    before = _config_digest(project, "esp32")
+    assert cli_build("--target", "esp32", "--baud", "115200")[0] == 3
+    assert user.read_text() == ("CONFIG_ESP_CONSOLE_UART_CUSTOM=y\n"
+                                "CONFIG_ESP_CONSOLE_UART_CUSTOM_NUM_1=y\n")
+    # A change to it makes sdkconfig anew at the next build, as one to the defaults does.
+    after_baud = _config_digest(project, "esp32")
+    user.write_text("CONFIG_LOG_DEFAULT_LEVEL_INFO=y\n")
+    assert len({before, after_baud, _config_digest(project, "esp32")}) == 3
+    cmake = (project / "CMakeLists.txt").read_text()
+    assert cmake.index('set(SDKCONFIG_DEFAULTS "sdkconfig.defaults")') < cmake.index(
+        'list(APPEND SDKCONFIG_DEFAULTS "sdkconfig.user")') < cmake.index("project(edgemb)")
+
+
+def test_verify_talks_at_the_baud_rate_the_newest_esp32_build_recorded(tmp_path):
+    import os as _os
+
+    from edgemb.targets.esp32 import newest_link
+
+    firmware = tmp_path / "firmware"
+    assert newest_link(firmware) is None
+    for name, serial, baud, when in (("esp32-tflm", "uart0", 460800, 1000),
+                                     ("esp32c3-native", "usb-serial-jtag", None, 2000)):
+        (firmware / name).mkdir(parents=True)
+        record = firmware / name / "edgemb_project.json"
+        record.write_text(json.dumps({"serial": serial, "baud": baud}))
+        _os.utime(record, (when, when))
+    assert newest_link(firmware) == ("usb-serial-jtag", None, firmware / "esp32c3-native")
+    _os.utime(firmware / "esp32-tflm" / "edgemb_project.json", (3000, 3000))
+    assert newest_link(firmware) == ("uart0", 460800, firmware / "esp32-tflm")
 
 
 def test_partition_table_has_a_large_factory_app_that_fits_2mb():
@@ -332,6 +532,56 @@ def test_board_layer_compiles_without_warnings(tmp_path, channel, cores, source)
     subprocess.run([CC, "-std=gnu17", *STRICT, "-O2", f"-I{STUBS / 'include'}", f"-I{APP}",
                     *PROTOCOL, *defines, "-c", str(ESP / "main" / source),
                     "-o", str(tmp_path / "out.o")], check=True)
+
+
+def _compile_board_layer(tmp_path: Path, *defines: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CC, "-std=gnu17", *STRICT, f"-I{STUBS / 'include'}", f"-I{APP}",
+                           *PROTOCOL, *defines, "-c", str(ESP / "main" / "platform_esp32.c"),
+                           "-o", str(tmp_path / "out.o")], capture_output=True, text=True)
+
+
+@needs_cc
+@pytest.mark.parametrize("channel,console", [
+    ("uart0", ["-DCONFIG_ESP_CONSOLE_UART=1", "-DCONFIG_ESP_CONSOLE_UART_NUM=0"]),
+    ("usb-serial-jtag", ["-DCONFIG_ESP_CONSOLE_USB_SERIAL_JTAG=1"]),
+    ("usb-serial-jtag", ["-DCONFIG_ESP_CONSOLE_UART=1", "-DCONFIG_ESP_CONSOLE_UART_NUM=0",
+                         "-DCONFIG_ESP_CONSOLE_SECONDARY_USB_SERIAL_JTAG=1"]),
+])
+def test_a_console_on_the_protocols_channel_stops_the_build(tmp_path, channel, console):
+    """stdout, stderr and TFLite Micro's DebugLog (vfprintf to stderr) go to the
+    console, which the log silencing does not reach."""
+    defines = ["-DCONFIG_EDGEMB_SERIAL_USB_SERIAL_JTAG=1"] if channel != "uart0" else []
+    done = _compile_board_layer(tmp_path, *defines, *console)
+    assert done.returncode != 0
+    name = "UART0" if channel == "uart0" else "USB-Serial-JTAG"
+    assert (f"edgemb: the console is on {name}, the protocol's channel: its text (stdout, "
+            "stderr, TFLite Micro's DebugLog) would corrupt frames.") in done.stderr
+
+
+@needs_cc
+@pytest.mark.parametrize("channel,console", [
+    ("uart0", []),  # CONFIG_ESP_CONSOLE_NONE, the default
+    ("uart0", ["-DCONFIG_ESP_CONSOLE_UART=1", "-DCONFIG_ESP_CONSOLE_UART_NUM=1"]),
+    ("uart0", ["-DCONFIG_ESP_CONSOLE_USB_SERIAL_JTAG=1"]),
+    ("usb-serial-jtag", ["-DCONFIG_ESP_CONSOLE_UART=1", "-DCONFIG_ESP_CONSOLE_UART_NUM=0"]),
+])
+def test_a_console_elsewhere_is_allowed(tmp_path, channel, console):
+    defines = ["-DCONFIG_EDGEMB_SERIAL_USB_SERIAL_JTAG=1"] if channel != "uart0" else []
+    done = _compile_board_layer(tmp_path, *defines, *console)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_by_default_no_console_and_no_log_reach_any_channel(chip):
+    """What edgemb's defaults leave on the link: nothing but frames (the ROM's
+    own boot message aside). stdio, and with it TFLite Micro's DebugLog, goes
+    to /dev/null with no console."""
+    options = _sdkconfig(ESP / "sdkconfig.defaults", ESP / f"sdkconfig.defaults.{chip}")
+    assert options["CONFIG_ESP_CONSOLE_NONE"] == "y"
+    assert options["CONFIG_LOG_DEFAULT_LEVEL_NONE"] == "y"
+    assert options["CONFIG_BOOTLOADER_LOG_LEVEL_NONE"] == "y"
+    if CHIPS[chip].usb_serial_jtag:
+        assert options["CONFIG_ESP_CONSOLE_SECONDARY_NONE"] == "y"
 
 
 def _host_board(tmp_path: Path, *defines: str) -> Path:
@@ -411,6 +661,167 @@ def test_tflm_runner_compiles_against_the_tflm_api(tmp_path):
                     f"-I{STUBS / 'include'}", f"-I{STUBS / 'tflm'}", f"-I{APP}", f"-I{model}",
                     "-c", str(ESP / "main" / "runner_tflm_esp.cc"), "-o", str(tmp_path / "r.o")],
                    check=True)
+
+
+needs_cxx = pytest.mark.skipif(shutil.which(CXX) is None or shutil.which(CC) is None,
+                               reason=f"needs a C and a C++ compiler ({CC}, {CXX})")
+TEST_DOUBLE_ARENA = 4096  # tflm_arena_bytes of tests/fixtures/firmware/model_settings_test_double.c
+
+
+def _esp_tflm_board(tmp_path: Path, *defines: str) -> Path:
+    """runner_tflm_esp.cc with the board layer and app_main on Linux, over a fake
+    TFLite Micro (tests/fixtures/esp_idf_stubs/tflm_fake.cc: AllocateTensors needs
+    STUB_TFLM_ARENA_NEEDED bytes) and a heap whose largest blocks the defines set."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "op_resolver.h").write_text(
+        c_sources.op_resolver_header(["CONV_2D", "DEPTHWISE_CONV_2D", "SOFTMAX"]))
+    (model / "model_data.h").write_text(c_sources.model_data_header("00" * 32))
+    (model / "model_data.c").write_text(c_sources.model_data_source(bytes(16), "00" * 32))
+    include = [f"-I{STUBS / 'include'}", f"-I{APP}", f"-I{model}"]
+    objects = []
+    for source in (APP / "protocol.c", APP / "app.c", ESP / "main" / "platform_esp32.c",
+                   ESP / "main" / "app_main.c", STUBS / "host_idf.c", STUBS / "host_main.c",
+                   DOUBLES / "model_settings_test_double.c", model / "model_data.c"):
+        objects.append(tmp_path / (source.name + ".o"))
+        subprocess.run([CC, "-std=gnu17", *STRICT, *include, *PROTOCOL, *defines, "-c",
+                        str(source), "-o", str(objects[-1])], check=True)
+    for source in (ESP / "main" / "runner_tflm_esp.cc", STUBS / "tflm_fake.cc"):
+        objects.append(tmp_path / (source.name + ".o"))
+        subprocess.run([CXX, "-std=gnu++17", *STRICT, "-fno-exceptions", "-fno-rtti",
+                        *include, f"-I{STUBS / 'tflm'}", *defines, "-c", str(source),
+                        "-o", str(objects[-1])], check=True)
+    program = tmp_path / "esp32-tflm-fake"
+    subprocess.run([CXX, *map(str, objects), "-o", str(program)], check=True)
+    return program
+
+
+def _heap_log(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line.startswith(("heap alloc", "tflm interpreter"))]
+
+
+@needs_cxx
+def test_esp32_tflm_arena_fits_and_info_reports_the_heap(tmp_path):
+    program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
+                              '-DEM_ESP_TFLM_VERSION="1.3.8"', '-DEM_ESP_NN_VERSION="1.2.3"')
+    data = bytes((i * 7 + 3) % 256 for i in range(runner_double.INPUT_BYTES))
+    replies, log = _talk(program, data)
+    info, result = replies[0], replies[-1]
+    assert info.ready and info.runtime == "tflm"
+    assert info.runtime_version == "esp-tflite-micro 1.3.8, esp-nn 1.2.3, ESP-NN optimized"
+    assert (info.arena_bytes, info.arena_request) == (4096, TEST_DOUBLE_ARENA + 1024)
+    assert (info.largest_free_internal, info.largest_free_psram) == (300000, 0)
+    assert _heap_log(log) == ["heap alloc 5120 internal -> ok", "tflm interpreter arena=5120"]
+    assert result.output == runner_double.expected_output(data)
+
+
+@needs_cxx
+def test_esp32_tflm_without_a_block_for_the_arena_reports_both_sizes(tmp_path):
+    """The heap's largest block (3000 bytes) is smaller than the arena measured on
+    the host (4096): the runner tries it all the same (a 32-bit target needs less
+    than the host), then gives up with -6; INFO carries both figures and verify
+    names them."""
+    from edgemb.verify_notes import not_ready_message
+
+    program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
+                              "-DSTUB_LARGEST_INTERNAL=3000u")
+    replies, log = _talk(program, bytes(runner_double.INPUT_BYTES))
+    info = replies[0]
+    assert (info.ready, info.status, info.status_detail) == (False, 1, -6)
+    assert (info.arena_request, info.largest_free_internal, info.largest_free_psram) == (
+        5120, 3000, 0)
+    assert info.runtime_version == "esp-tflite-micro unknown, esp-nn unknown, ESP-NN optimized"
+    # The arena wanted, from internal RAM, then PSRAM; then the largest block
+    # (3000 less twice the alignment, rounded down to 16).
+    assert _heap_log(log) == ["heap alloc 5120 internal -> NULL", "heap alloc 5120 psram -> NULL",
+                              "heap alloc 2960 internal -> ok", "tflm interpreter arena=2960"]
+    assert not_ready_message("/dev/ttyUSB0", info) == (
+        "the board on /dev/ttyUSB0 cannot run its model: its TFLite Micro arena does not fit: "
+        "it asked for 5,120 bytes of contiguous RAM (the arena measured on the host, with "
+        "margin, and the chip's ESP-NN scratch allowance, CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES), "
+        "and the largest free blocks were 3,000 bytes of internal RAM, no PSRAM; the model does "
+        "not fit in the largest. To fix it, use a smaller model (edgemb train --alpha, --size), "
+        "a board with PSRAM (CONFIG_SPIRAM=y in the project's sdkconfig.user), or --runtime "
+        "native, whose arena is smaller")
+
+
+@needs_cxx
+def test_verify_stops_at_a_board_whose_arena_does_not_fit_and_names_both_sizes(tmp_path):
+    """The same board on a pseudo-terminal, through verify's handshake: it
+    answers INFO, cannot run its model, and verify says why instead of
+    sending samples to it."""
+    import hashlib
+    import queue
+    import tty
+
+    from edgemb.verify import BoardWorker, VerifyError, VerifyOptions
+
+    program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
+                              "-DSTUB_LARGEST_INTERNAL=3000u")
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    board = subprocess.Popen([str(program)], stdin=master, stdout=master,
+                             stderr=subprocess.DEVNULL)
+    port = os.ttyname(slave)
+    try:
+        worker = BoardWorker(port, VerifyOptions([port], timeout=0.5), b"edgemb test double",
+                             None, None, queue.Queue(), None, lambda: None)
+        assert worker.model_fingerprint == hashlib.sha256(b"edgemb test double").hexdigest()
+        with pytest.raises(VerifyError) as error:
+            worker._connect()
+    finally:
+        board.kill()
+        board.wait()
+        os.close(master)
+        os.close(slave)
+    info = worker.report.info
+    assert (info["status"], info["status_detail"], info["arena_request"],
+            info["largest_free_internal"], info["largest_free_psram"]) == (1, -6, 5120, 3000, 0)
+    assert str(error.value).startswith(
+        f"the board on {port} cannot run its model: its TFLite Micro arena does not fit: it "
+        "asked for 5,120 bytes of contiguous RAM")
+    assert "the largest free blocks were 3,000 bytes of internal RAM, no PSRAM" in str(error.value)
+
+
+@needs_cxx
+def test_esp32_tflm_retries_in_the_largest_block_when_esp_nn_needs_more_scratch(tmp_path):
+    program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
+                              "-DSTUB_TFLM_ARENA_NEEDED=6000u", "-DCONFIG_NN_SKIP_NUDGE=1")
+    replies, log = _talk(program, bytes(runner_double.INPUT_BYTES))
+    info = replies[0]
+    assert info.ready and (info.arena_bytes, info.arena_request) == (6000, 5120)
+    assert info.runtime_version.endswith(
+        "ESP-NN optimized, fast requantization (CONFIG_NN_SKIP_NUDGE)")
+    assert _heap_log(log) == ["heap alloc 5120 internal -> ok", "tflm interpreter arena=5120",
+                              "heap alloc 299968 internal -> ok", "tflm interpreter arena=299968"]
+
+
+@needs_cxx
+def test_esp32_tflm_that_cannot_allocate_even_in_the_largest_block(tmp_path):
+    from edgemb.verify_notes import not_ready_message
+
+    program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
+                              "-DSTUB_TFLM_ARENA_NEEDED=10000u", "-DSTUB_LARGEST_INTERNAL=8000u")
+    replies, log = _talk(program, bytes(runner_double.INPUT_BYTES))
+    info = replies[0]
+    assert (info.status, info.status_detail) == (1, -3)
+    assert (info.arena_request, info.largest_free_internal, info.largest_free_psram) == (
+        5120, 8000, 0)
+    assert _heap_log(log) == ["heap alloc 5120 internal -> ok", "tflm interpreter arena=5120",
+                              "heap alloc 7968 internal -> ok", "tflm interpreter arena=7968"]
+    message = not_ready_message("/dev/ttyACM0", info)
+    assert ("and the largest free blocks were 8,000 bytes of internal RAM, no PSRAM; TFLite "
+            "Micro with ESP-NN could not allocate its tensors in the largest either.") in message
+
+
+@needs_cxx
+def test_esp32_tflm_arena_from_psram_when_internal_ram_is_short(tmp_path):
+    program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
+                              "-DSTUB_LARGEST_INTERNAL=3000u", "-DSTUB_LARGEST_PSRAM=4000000u")
+    replies, log = _talk(program, bytes(runner_double.INPUT_BYTES))
+    assert replies[0].ready and replies[0].largest_free_psram == 4000000
+    assert _heap_log(log) == ["heap alloc 5120 internal -> NULL", "heap alloc 5120 psram -> ok",
+                              "tflm interpreter arena=5120"]
 
 
 ESP_TFLM_DIR = os.environ.get("EDGEMB_ESP_TFLM_DIR")

@@ -279,3 +279,74 @@ def test_byte_reader_takes_all_that_is_waiting_from_a_local_port():
 def test_byte_reader_reads_through_pyserial_for_ports_without_a_descriptor():
     port = type("Port", (), {"in_waiting": 3, "read": lambda self, n: b"xyz"[:n]})()
     assert ports.byte_reader(port)() == b"xyz"
+
+
+class _ComPort:
+    def __init__(self, device, vid, pid):
+        self.device, self.vid, self.pid = device, vid, pid
+
+
+def _comports(monkeypatch, *ports_present):
+    import serial.tools.list_ports as list_ports
+
+    monkeypatch.setattr(list_ports, "comports", lambda: list(ports_present))
+
+
+def test_usb_serial_jtag_ports_are_told_by_their_usb_ids(monkeypatch):
+    _comports(monkeypatch, _ComPort("/dev/ttyACM0", 0x303A, 0x1001),
+              _ComPort("/dev/ttyUSB0", 0x10C4, 0xEA60))  # a CP210x bridge
+    assert ports.is_usb_serial_jtag("/dev/ttyACM0")
+    assert not ports.is_usb_serial_jtag("/dev/ttyUSB0")
+    assert not ports.is_usb_serial_jtag("/dev/ttyACM9")  # not present
+    assert not ports.is_usb_serial_jtag("socket://127.0.0.1:4000")
+
+
+def test_reset_over_a_uart_bridge_keeps_the_port(monkeypatch):
+    monkeypatch.setattr(ports.time, "sleep", lambda s: None)
+    _comports(monkeypatch, _ComPort("/dev/ttyUSB0", 0x10C4, 0xEA60))
+    recorder = RecordingPort()
+    assert ports.reset_board(recorder, "/dev/ttyUSB0") is recorder
+    assert [e for e in recorder.events if e[0] == "rts"] == [("rts", True), ("rts", False)]
+
+
+def test_reset_over_usb_serial_jtag_opens_the_port_again_once_it_is_back(monkeypatch):
+    """The chip's own USB port leaves the bus while the chip is in reset."""
+    sleeps, opened = [], []
+    monkeypatch.setattr(ports.time, "sleep", sleeps.append)
+    _comports(monkeypatch, _ComPort("/dev/ttyACM0", 0x303A, 0x1001))
+    fresh = RecordingPort()
+
+    def reopen(port, **options):
+        opened.append((port, options))
+        if len(opened) < 3:  # not back yet
+            raise ports.port_error(port, FileNotFoundError(2, "No such file or directory"))
+        return fresh
+
+    monkeypatch.setattr(ports, "open_port", reopen)
+    old = RecordingPort()
+    old.close = lambda: old.events.append(("close", None))
+    assert ports.reset_board(old, "/dev/ttyACM0", baudrate=921600) is fresh
+    assert old.events == [("dtr", False), ("rts", True), ("dtr", False),
+                          ("rts", False), ("dtr", False), ("close", None)]
+    assert sleeps == [0.2, 0.2, 0.2, 0.2]  # EN held low 0.2 s, then three looks 0.2 s apart
+    assert opened == [("/dev/ttyACM0", {"baudrate": 921600, "poll_seconds": ports.POLL_SECONDS})] * 3
+
+
+def test_a_usb_serial_jtag_port_that_does_not_come_back_is_reported(monkeypatch):
+    clock = iter(range(0, 100, 2))
+    monkeypatch.setattr(ports.time, "sleep", lambda s: None)
+    monkeypatch.setattr(ports.time, "monotonic", lambda: next(clock))
+    _comports(monkeypatch, _ComPort("/dev/ttyACM0", 0x303A, 0x1001))
+
+    def gone(port, **options):
+        raise PortError(f"{port}: no such device")
+
+    monkeypatch.setattr(ports, "open_port", gone)
+    old = RecordingPort()
+    old.close = lambda: None
+    with pytest.raises(PortError) as error:
+        ports.reset_board(old, "/dev/ttyACM0")
+    assert str(error.value) == (
+        "/dev/ttyACM0: the board's USB-Serial-JTAG port did not come back within 5 s of the "
+        "reset (/dev/ttyACM0: no such device). Unplug and plug the board in, and verify "
+        "without --reset")

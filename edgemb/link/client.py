@@ -66,7 +66,7 @@ from edgemb.link.messages import (
     encode_message,
     parse_message,
 )
-from edgemb.link.ports import DEFAULT_BAUDRATE, byte_reader, frame_writer, hard_reset, open_port
+from edgemb.link.ports import DEFAULT_BAUDRATE, byte_reader, frame_writer, open_port, reset_board
 
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
@@ -205,7 +205,7 @@ class BoardClient:
         """Opens a device path or pyserial URL; resets the board only if asked."""
         device = open_port(port, baudrate=baudrate)
         if reset:
-            hard_reset(device)
+            device = reset_board(device, port, baudrate=baudrate)
         return cls(device, **options)
 
     def close(self) -> None:

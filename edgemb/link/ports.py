@@ -14,6 +14,15 @@ import serial
 from edgemb.link.errors import PortError
 
 DEFAULT_BAUDRATE = 115200
+# The USB IDs of the USB-Serial-JTAG controller of the ESP32-S3 and -C3, by
+# which esptool and esp-idf-monitor (constants.py, USB_JTAG_SERIAL_PID) tell it
+# from a USB-to-UART bridge.
+ESPRESSIF_VID, USB_SERIAL_JTAG_PID = 0x303A, 0x1001
+# A chip on its own USB port leaves the bus while in reset: EN is held low this
+# long, and the port is looked for again for up to this long (esptool's
+# HardReset for USB holds 0.2 s and waits 0.2 s for the device to come back).
+USB_RESET_HOLD_SECONDS = 0.2
+USB_REAPPEAR_SECONDS = 5.0
 # The port's read timeout: how long one read() may block. The client keeps its
 # own deadlines on top, so this only bounds how late it notices one.
 POLL_SECONDS = 0.05
@@ -69,7 +78,8 @@ def release_lines(device: serial.SerialBase) -> None:
 
 
 def hard_reset(device: serial.SerialBase, hold_seconds: float = 0.1) -> None:
-    """Reboots an ESP32-style board into its application: EN low through RTS.
+    """Reboots an ESP32-style board into its application: EN low through RTS,
+    as esptool's HardReset does (reset.py).
 
     DTR (IO0 on the usual auto-reset circuit) stays inactive, so the chip boots
     from flash, not into its ROM bootloader. The ROM then prints a boot log at
@@ -81,6 +91,42 @@ def hard_reset(device: serial.SerialBase, hold_seconds: float = 0.1) -> None:
     time.sleep(hold_seconds)
     device.rts = False  # EN high: chip boots
     device.dtr = device.dtr
+
+
+def is_usb_serial_jtag(port: str) -> bool:
+    """Whether a local port is an ESP32-S3/-C3's own USB-Serial-JTAG port."""
+    if is_url(port):
+        return False
+    from serial.tools.list_ports import comports
+
+    real = os.path.realpath(port)
+    return any(os.path.realpath(info.device) == real
+               and (info.vid, info.pid) == (ESPRESSIF_VID, USB_SERIAL_JTAG_PID)
+               for info in comports())
+
+
+def reset_board(device: serial.SerialBase, port: str, *, baudrate: int = DEFAULT_BAUDRATE,
+                poll_seconds: float = POLL_SECONDS) -> serial.SerialBase:
+    """hard_reset(), and the port to talk to the board afterwards. A USB-to-UART
+    bridge stays where it is. A chip's own USB-Serial-JTAG port leaves the bus
+    while the chip is in reset and comes back as a new device, so the old one
+    is closed and the port opened again once it is back."""
+    if not is_usb_serial_jtag(port):
+        hard_reset(device)
+        return device
+    hard_reset(device, hold_seconds=USB_RESET_HOLD_SECONDS)
+    device.close()
+    deadline = time.monotonic() + USB_REAPPEAR_SECONDS
+    while True:
+        time.sleep(USB_RESET_HOLD_SECONDS)
+        try:
+            return open_port(port, baudrate=baudrate, poll_seconds=poll_seconds)
+        except PortError as error:
+            if time.monotonic() >= deadline:
+                raise PortError(
+                    f"{port}: the board's USB-Serial-JTAG port did not come back within "
+                    f"{USB_REAPPEAR_SECONDS:.0f} s of the reset ({error}). Unplug and plug "
+                    "the board in, and verify without --reset") from error
 
 
 def frame_writer(device) -> Callable[[list[bytes]], int]:

@@ -66,6 +66,11 @@ def write_report(summary: dict, log, samples, out_dir: Path) -> Path:
                                    f"({summary['link']['nominal_bytes_per_second']:.0f})"),
         ("model fingerprint", summary["model_fingerprint"]),
     ]
+    versions = summary.get("runtime_versions") or {}
+    if versions:
+        overview.append(("reference on the host", versions["reference"]))
+        overview += [(f"runtime on {port}", runtime) for port, runtime in versions["boards"].items()]
+    notes = "".join(f"<p>{html.escape(note)}</p>" for note in summary.get("notes", []))
     boards = "".join(
         f"<h2>Board {html.escape(b['port'])}</h2><table>{_rows(b['info'].items())}"
         f"{_rows([('samples', b['samples']), ('on-board repeat', b['bench']), ('failure', b['failure'])])}"
@@ -81,6 +86,7 @@ def write_report(summary: dict, log, samples, out_dir: Path) -> Path:
 th{{text-align:left;padding-right:2em}} img{{max-width:100%}}</style></head>
 <body><h1>edgemb verify: board against TFLite Micro</h1>
 <table>{_rows(overview)}</table>
+{"<h2>Notes</h2>" + notes if notes else ""}
 {boards}
 <h2>Plots</h2>{''.join(_image(p) for p in plots)}
 <h2>Mismatched samples (first 50)</h2>

@@ -42,10 +42,15 @@ from edgemb.targets.project import app_defines
 PROJECT_NAME = "edgemb"
 IDF_DOCS = "https://docs.espressif.com/projects/esp-idf/en/stable/esp32/get-started/"
 TEMPLATE = ("CMakeLists.txt", "partitions.csv", "sdkconfig.defaults")
-MAIN_TEMPLATE = ("CMakeLists.txt", "Kconfig.projbuild", "app_main.c", "platform_esp32.c")
+MAIN_TEMPLATE = ("CMakeLists.txt", "Kconfig.projbuild", "app_main.c", "platform_esp32.c",
+                 "edgemb_versions.cmake")
 TFLM_RUNNER = "runner_tflm_esp.cc"
 TFLM_COMPONENT = "espressif/esp-tflite-micro"
 TFLM_COMPONENT_VERSION = "^1.3.0"
+# The first esp-nn that is bit-exact with TFLite Micro's reference kernels by
+# default, and has CONFIG_NN_SKIP_NUDGE (main/idf_component.yml).
+ESP_NN_COMPONENT = "espressif/esp-nn"
+ESP_NN_COMPONENT_VERSION = "^1.2.2"
 
 # Protocol sizes on the ESP32 board layer: the driver's receive buffer holds
 # 16 KiB, more than three frames of 4 KiB in flight.
@@ -53,6 +58,22 @@ PROTOCOL_DEFINES = ("EM_PROTO_MAX_PAYLOAD=4096u", "EM_PROTO_WINDOW=3u", "EM_APP_
 
 SERIAL_CHANNELS = {"uart0": "CONFIG_EDGEMB_SERIAL_UART0",
                    "usb-serial-jtag": "CONFIG_EDGEMB_SERIAL_USB_SERIAL_JTAG"}
+DEFAULT_SERIAL, DEFAULT_BAUD = "uart0", 921600
+PROJECT_RECORD = "edgemb_project.json"  # what edgemb wrote: chip, runtime, channel, baud
+# The user's own sdkconfig settings, read after edgemb's defaults; edgemb build
+# writes it only when it is missing, and never after.
+USER_SDKCONFIG = "sdkconfig.user"
+USER_SDKCONFIG_TEXT = """\
+# Your own sdkconfig settings for this project, read after edgemb's
+# sdkconfig.defaults and sdkconfig.defaults.<chip>: edgemb build never
+# overwrites this file. A change here takes effect at the next edgemb build
+# (it makes sdkconfig anew). Choose the serial channel and baud rate with
+# `edgemb build --serial ... --baud ...` rather than here, so that edgemb
+# knows them. For example, to debug the firmware with logs on UART1:
+#   CONFIG_ESP_CONSOLE_UART_CUSTOM=y
+#   CONFIG_ESP_CONSOLE_UART_CUSTOM_NUM_1=y
+#   CONFIG_LOG_DEFAULT_LEVEL_INFO=y
+"""
 
 
 @dataclass(frozen=True)
@@ -135,15 +156,61 @@ def sources_cmake(sources: list[str], include_dirs: list[str], definitions: list
             + block("EDGEMB_DEFINITIONS", definitions))
 
 
-def write_idf_project(path: Path, chip: Chip, export: ExportResult, serial: str = "uart0",
-                      baud: int = 921600) -> dict:
-    """Writes the ESP-IDF project for one chip and runtime; returns its description
-    (also written to edgemb_project.json). Leaves build/ and sdkconfig alone."""
+def check_channel(chip: Chip, serial: str) -> None:
     if serial not in SERIAL_CHANNELS:
         raise TargetError(f"unknown serial channel {serial!r}; choose one of "
                           f"{', '.join(SERIAL_CHANNELS)}")
     if serial == "usb-serial-jtag" and not chip.usb_serial_jtag:
-        raise TargetError(f"{chip.esptool_name} has no USB-Serial-JTAG controller: use uart0")
+        raise TargetError(f"{chip.esptool_name} has no USB-Serial-JTAG controller: use "
+                          "--serial uart0")
+
+
+def recorded_project(project: Path) -> dict | None:
+    """What the last edgemb build wrote into the project (edgemb_project.json)."""
+    record = Path(project) / PROJECT_RECORD
+    try:
+        return json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def newest_link(firmware_dir: Path) -> tuple[str, int | None, Path] | None:
+    """(serial, baud, project) of the newest ESP32 project in a run folder's
+    firmware/, as its last build recorded them; None without one. `edgemb
+    verify` talks to the board at that baud rate unless told otherwise."""
+    records = sorted(Path(firmware_dir).glob(f"esp32*-*/{PROJECT_RECORD}"),
+                     key=lambda record: record.stat().st_mtime)
+    for record in reversed(records):
+        described = recorded_project(record.parent)
+        if described and described.get("serial") in SERIAL_CHANNELS:
+            return described["serial"], described.get("baud"), record.parent
+    return None
+
+
+def resolve_link(chip: Chip, serial: str | None, baud: int | None,
+                 recorded: dict | None) -> tuple[str, int | None]:
+    """The channel and baud rate of a build: those asked for, else those the
+    project recorded (so that a rebuild does not switch a board's channel back),
+    else UART0 at 921600. USB-Serial-JTAG has no baud rate (None)."""
+    recorded = recorded or {}
+    serial = serial or recorded.get("serial") or DEFAULT_SERIAL
+    check_channel(chip, serial)
+    if serial == "usb-serial-jtag":
+        if baud is not None:
+            raise TargetError("--baud sets UART0's rate; USB-Serial-JTAG is USB and has none: "
+                              "leave --baud out, or pass --serial uart0")
+        return serial, None
+    if baud is None and recorded.get("serial") == "uart0":
+        baud = recorded.get("baud")
+    return serial, baud or DEFAULT_BAUD
+
+
+def write_idf_project(path: Path, chip: Chip, export: ExportResult, serial: str = "uart0",
+                      baud: int = 921600) -> dict:
+    """Writes the ESP-IDF project for one chip and runtime; returns its description
+    (also written to edgemb_project.json). Leaves build/, sdkconfig and
+    sdkconfig.user (once written) alone."""
+    check_channel(chip, serial)
     source, template = firmware_source_dir(), template_dir()
     main = path / "main"
     path.mkdir(parents=True, exist_ok=True)
@@ -153,6 +220,8 @@ def write_idf_project(path: Path, chip: Chip, export: ExportResult, serial: str 
 
     for name in TEMPLATE:
         shutil.copy(template / name, path / name)
+    if not (path / USER_SDKCONFIG).exists():
+        (path / USER_SDKCONFIG).write_text(USER_SDKCONFIG_TEXT)
     for defaults in template.glob("sdkconfig.defaults.*"):
         shutil.copy(defaults, path / defaults.name)
     with (path / "sdkconfig.defaults").open("a") as out:
@@ -196,7 +265,7 @@ def write_idf_project(path: Path, chip: Chip, export: ExportResult, serial: str 
                    "baud": baud if serial == "uart0" else None,
                    "tflm_arena_bytes": export.tflm_arena_bytes,
                    "parts": {part: [Path(s).name for s in files] for part, files in parts.items()}}
-    (path / "edgemb_project.json").write_text(json.dumps(description, indent=1) + "\n")
+    (path / PROJECT_RECORD).write_text(json.dumps(description, indent=1) + "\n")
     return description
 
 
@@ -227,7 +296,7 @@ def _quote(arg: str) -> str:
 
 def _config_digest(project: Path, chip: str) -> str:
     digest = hashlib.sha256(chip.encode())
-    for file in sorted(project.glob("sdkconfig.defaults*")):
+    for file in sorted([*project.glob("sdkconfig.defaults*"), *project.glob(USER_SDKCONFIG + "*")]):
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
@@ -345,20 +414,24 @@ def idf_memory_summary(idf, project: Path) -> dict[str, dict[str, int]]:
 
 class Esp32Target(Target):
     """An ESP-IDF project for one chip. `serial` picks the protocol's channel:
-    uart0 (the USB-to-UART bridge, at `baud`) or usb-serial-jtag (ESP32-S3, -C3)."""
+    uart0 (the USB-to-UART bridge, at `baud`) or usb-serial-jtag (ESP32-S3, -C3);
+    None keeps what the project recorded at its last build (resolve_link)."""
 
     name = "esp32"
     chip = CHIPS["esp32"]
     runtimes = ("tflm", "native")
 
-    def __init__(self, serial: str = "uart0", baud: int = 921600):
+    def __init__(self, serial: str | None = None, baud: int | None = None):
         self.serial = serial
         self.baud = baud
 
     def build(self, project_dir: Path, export: ExportResult) -> BuildResult:
         self.check_runtime(export.runtime)
         project_dir = Path(project_dir).resolve()
-        description = write_idf_project(project_dir, self.chip, export, self.serial, self.baud)
+        self.serial, self.baud = resolve_link(self.chip, self.serial, self.baud,
+                                              recorded_project(project_dir))
+        description = write_idf_project(project_dir, self.chip, export, self.serial,
+                                        self.baud or DEFAULT_BAUD)
         artifact = project_dir / "build" / f"{PROJECT_NAME}.bin"
         idf = find_idf()
         if idf is None:

@@ -2,9 +2,19 @@
  *
  * Serial: UART0 through the driver (the board's USB-to-UART bridge) at
  * CONFIG_EDGEMB_UART_BAUD, or the chip's USB-Serial-JTAG controller where it has
- * one (menuconfig: edgemb > Serial channel). The protocol owns the channel:
+ * one (`edgemb build --serial`). The protocol owns the channel:
  * sdkconfig.defaults turns every log and console off, and em_platform_init
  * silences the log at run time as well, whatever the sdkconfig says.
+ *
+ * The log silencing reaches ESP_LOG only. TFLite Micro's DebugLog (MicroPrintf,
+ * its error reports) writes to stderr with vfprintf (esp-tflite-micro
+ * tensorflow/lite/micro/debug_log.cc), and so does any printf: they go to the
+ * console, /dev/console. With CONFIG_ESP_CONSOLE_NONE, edgemb's default, that
+ * is /dev/null (ESP-IDF esp_vfs_console/vfs_console.c, console_open) and the
+ * ROM's printf has no channel either (esp_system/port/cpu_start.c). A console
+ * on the protocol's own channel would put text between frames, so it stops
+ * the build below; on another channel (UART1, or USB-Serial-JTAG while the
+ * protocol runs on UART0) it is the way to see those messages.
  *
  * Ticks: the CPU cycle counter (esp_cpu_get_cycle_count), tick_hz = the CPU clock,
  * checked at start against esp_timer's microseconds. Should the counter not run,
@@ -29,6 +39,14 @@
 #endif
 
 #include "platform.h"
+
+#if CONFIG_EDGEMB_SERIAL_USB_SERIAL_JTAG
+#if CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG || CONFIG_ESP_CONSOLE_SECONDARY_USB_SERIAL_JTAG
+#error "edgemb: the console is on USB-Serial-JTAG, the protocol's channel: its text (stdout, stderr, TFLite Micro's DebugLog) would corrupt frames. Set CONFIG_ESP_CONSOLE_NONE=y and CONFIG_ESP_CONSOLE_SECONDARY_NONE=y, or put the console on a UART (sdkconfig.user)."
+#endif
+#elif CONFIG_ESP_CONSOLE_UART && CONFIG_ESP_CONSOLE_UART_NUM == 0
+#error "edgemb: the console is on UART0, the protocol's channel: its text (stdout, stderr, TFLite Micro's DebugLog) would corrupt frames. Set CONFIG_ESP_CONSOLE_NONE=y, or CONFIG_ESP_CONSOLE_UART_CUSTOM=y with CONFIG_ESP_CONSOLE_UART_CUSTOM_NUM_1=y (sdkconfig.user)."
+#endif
 
 #ifndef CONFIG_EDGEMB_UART_BAUD
 #define CONFIG_EDGEMB_UART_BAUD 921600

@@ -8,9 +8,13 @@
  * from internal RAM first and from PSRAM when internal RAM has no block that
  * large (PSRAM needs CONFIG_SPIRAM). Its size is the one `edgemb export`
  * measured on the host (em_model_settings.tflm_arena_bytes) plus
- * CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES for ESP-NN's scratch buffers; if
- * AllocateTensors still fails, the runner retries once with the largest free
- * block. INFO reports what the interpreter really uses.
+ * CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES for ESP-NN's scratch buffers, which
+ * depends on the chip (sdkconfig.defaults.<chip>: the ESP32-S3's SIMD kernels
+ * need scratch, the generic kernels of the ESP32 and ESP32-C3 next to none).
+ * If that fails, the runner retries once with the largest free block. INFO
+ * reports what the interpreter really uses, what the runner asked for first and
+ * the largest free blocks it found, so that the host can say why an arena did
+ * not fit (the board has no console to say it on).
  *
  * The operators are registered by model/op_resolver.h, generated from the model
  * itself (edgemb::RegisterOps), so the resolver holds exactly its operators.
@@ -36,7 +40,7 @@
 #include "runner.h"
 
 #ifndef CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES
-#define CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES 65536
+#define CONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES 65536 /* main/Kconfig.projbuild's default */
 #endif
 
 /* Codes of em_runner_init, reported by INFO as the status detail: those of
@@ -46,17 +50,36 @@
 #define EM_TFLM_ERR_ALLOCATE (-3)     /* AllocateTensors failed, even with the largest block */
 #define EM_TFLM_ERR_TENSORS (-4)      /* input or output differ from model_settings.c */
 #define EM_TFLM_ERR_NO_OPERATORS (-5) /* the model has no subgraph */
-#define EM_TFLM_ERR_NO_MEMORY (-6)    /* no heap block as large as the measured arena */
+#define EM_TFLM_ERR_NO_MEMORY (-6)    /* no heap block as large as the measured arena, and
+                                        * the largest there is was not enough */
 #define EM_TFLM_ERR_MISSING_OP (-1000) /* -1000 - op code: an operator the resolver lacks */
 /* Codes of em_runner_invoke. */
 #define EM_TFLM_ERR_NOT_READY (-1)
 #define EM_TFLM_ERR_INVOKE (-2)
 
-#if CONFIG_NN_OPTIMIZED
-#define EM_TFLM_VERSION "esp-tflite-micro, ESP-NN optimized"
-#else
-#define EM_TFLM_VERSION "esp-tflite-micro, ANSI C kernels"
+/* The runtime's version in INFO: the esp-tflite-micro and esp-nn versions of
+ * the build (main/CMakeLists.txt reads them from dependencies.lock), and which
+ * ESP-NN kernels and requantization it uses, so that a difference from the
+ * host's TFLite Micro can be traced to the code that made it. */
+#ifndef EM_ESP_TFLM_VERSION
+#define EM_ESP_TFLM_VERSION "unknown"
 #endif
+#ifndef EM_ESP_NN_VERSION
+#define EM_ESP_NN_VERSION "unknown"
+#endif
+#if CONFIG_NN_OPTIMIZED
+#define EM_ESP_NN_KERNELS "ESP-NN optimized"
+#else
+#define EM_ESP_NN_KERNELS "ANSI C kernels"
+#endif
+#if CONFIG_NN_SKIP_NUDGE
+#define EM_ESP_NN_REQUANT ", fast requantization (CONFIG_NN_SKIP_NUDGE)"
+#else
+#define EM_ESP_NN_REQUANT ""
+#endif
+#define EM_TFLM_VERSION                                                                  \
+  "esp-tflite-micro " EM_ESP_TFLM_VERSION ", esp-nn " EM_ESP_NN_VERSION ", " EM_ESP_NN_KERNELS \
+      EM_ESP_NN_REQUANT
 
 namespace {
 
@@ -159,6 +182,9 @@ extern "C" int em_runner_init(em_runner_info_t *info) {
   info->version = EM_TFLM_VERSION;
   info->arena_bytes = 0;
   info->op_count = 0;
+  info->arena_request = 0;
+  info->largest_free_internal = 0;
+  info->largest_free_psram = 0;
 
   model = tflite::GetModel(em_model_data);
   if (model->version() != TFLITE_SCHEMA_VERSION) return EM_TFLM_ERR_SCHEMA;
@@ -179,6 +205,10 @@ extern "C" int em_runner_init(em_runner_info_t *info) {
     }
   }
 
+  /* What the heap has before the arena takes from it. */
+  info->largest_free_internal = (uint32_t)heap_caps_get_largest_free_block(kInternal);
+  info->largest_free_psram = (uint32_t)heap_caps_get_largest_free_block(kPsram);
+  info->arena_request = (uint32_t)round_up(wanted);
   if (!try_arena(wanted)) {
     /* Too little memory for `wanted`, or ESP-NN asked for more scratch than the
      * extra: once more with all the heap can give. */
