@@ -1,6 +1,5 @@
 """The firmware's CRC-32 equals zlib's for every length, alignment and starting
-value: the portable tables (one byte and eight bytes a step) and the host
-target's carry-less-multiply path (firmware/targets/host/crc32_clmul.c)."""
+value: the portable tables, one byte and eight bytes a step."""
 
 from __future__ import annotations
 
@@ -15,13 +14,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "firmware" / "app"
-CLMUL = REPO / "firmware" / "targets" / "host" / "crc32_clmul.c"
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion", "-Wshadow"]
 
 VARIANTS = {
     "table": ["-DEM_CRC32_SLICES=1"],
     "sliced": ["-DEM_CRC32_SLICES=8"],
-    "clmul": ["-DEM_CRC32_SLICES=8", "-DEM_CRC32_ACCEL=1"],
 }
 
 
@@ -35,7 +32,7 @@ def _compiler() -> str:
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def crc_library(request, tmp_path_factory):
     flags = VARIANTS[request.param]
-    sources = [APP / "protocol.c"] + ([CLMUL] if "-DEM_CRC32_ACCEL=1" in flags else [])
+    sources = [APP / "protocol.c"]
     library = tmp_path_factory.mktemp(request.param) / "libcrc.so"
     subprocess.run([_compiler(), *STRICT, "-O2", "-shared", "-fPIC", *flags, f"-I{APP}",
                     *map(str, sources), "-o", str(library)], check=True)
@@ -81,28 +78,3 @@ def test_continues_over_pieces(crc_library):
     for cut in range(0, 5000, 777):
         crc = _c_crc(crc_library, crc, data[cut : cut + 777], 0)
     assert crc == zlib.crc32(data)
-
-
-def _cpu_has_pclmul() -> bool:
-    cpuinfo = Path("/proc/cpuinfo")
-    return cpuinfo.exists() and " pclmulqdq" in cpuinfo.read_text()
-
-
-def test_fast_path_takes_whole_blocks(tmp_path):
-    """Where the CPU has it, the carry-less-multiply path really runs (the
-    tests above would pass on the tables alone)."""
-    if not _cpu_has_pclmul():
-        pytest.skip("this CPU has no PCLMULQDQ")
-    library = tmp_path / "libaccel.so"
-    subprocess.run([_compiler(), *STRICT, "-O2", "-shared", "-fPIC", "-DEM_CRC32_ACCEL=1",
-                    f"-I{APP}", str(CLMUL), "-o", str(library)], check=True)
-    accel = ctypes.CDLL(str(library)).em_crc32_accel
-    accel.restype = ctypes.c_size_t
-    accel.argtypes = [ctypes.POINTER(ctypes.c_uint32), ctypes.c_char_p, ctypes.c_size_t]
-    data = random.Random(7).randbytes(1000)
-    for length, taken in ((63, 0), (64, 64), (79, 64), (80, 80), (1000, 992)):
-        reg = ctypes.c_uint32(0xFFFFFFFF)
-        assert accel(ctypes.byref(reg), data, length) == taken, length
-        if taken:
-            # The register it leaves is zlib's over those bytes (inverted).
-            assert reg.value ^ 0xFFFFFFFF == zlib.crc32(data[:taken]), length

@@ -15,9 +15,7 @@ from edgemb.link.frames import (
     cobs_encode,
     crc32,
     decode_frame,
-    decode_frame_python,
     encode_frame,
-    encode_frame_python,
 )
 
 # Cheshire & Baker / Wikipedia's COBS examples (data, encoded without delimiter).
@@ -131,15 +129,7 @@ def test_frame_after_garbage_and_delimiter_is_recovered(garbage, seq, payload):
     assert items[-1] == Frame(0x03, seq, payload)
 
 
-# ---- The C framing module (the firmware's encoder and decoder) ---------------
-
-
-def test_c_framing_module_was_built():
-    """tools/setup builds it; without it uploads silently lose most of their speed."""
-    assert frames.encode_frame_c is not None and frames.decode_frame_c is not None
-    assert frames.encode_frame_into is frames.encode_frame_into_c
-    assert encode_frame is frames.encode_frame_c
-
+# ---- Encoding at block boundaries -------------------------------------------
 
 # Payloads that cross the 254-byte block boundaries with and without zeros
 # near them, which is where a COBS encoder goes wrong.
@@ -150,87 +140,37 @@ _payloads = st.one_of(
 )
 
 
-@given(st.integers(0, 255), st.integers(0, 255), _payloads)
-@settings(max_examples=400)
-def test_c_encoder_makes_the_python_bytes(msg_type, seq, payload):
-    assert frames.encode_frame_c(msg_type, seq, payload) == encode_frame_python(msg_type, seq, payload)
-
-
 @given(st.integers(0, 255), st.integers(0, 255), _payloads, _payloads)
 @settings(max_examples=300)
 def test_a_payload_in_two_pieces_is_the_same_frame(msg_type, seq, head, tail):
-    whole = encode_frame_python(msg_type, seq, head + tail)
-    assert frames.encode_frame_c(msg_type, seq, head, tail) == whole
-    assert encode_frame_python(msg_type, seq, head, tail) == whole
-
-
-def test_c_encoder_on_a_whole_input():
-    payload = bytes(range(256)) * 108  # 27,648 bytes, a zero every 256
-    assert frames.encode_frame_c(3, 9, payload) == encode_frame_python(3, 9, payload)
-    zero_free = bytes(range(1, 256)) * 109  # whole 254-byte blocks straight from the caller
-    assert frames.encode_frame_c(2, 0, zero_free[:8], zero_free) == encode_frame_python(
-        2, 0, zero_free[:8] + zero_free
-    )
-    assert frames.encode_frame_c(1, 2) == encode_frame_python(1, 2) == encode_frame_python(1, 2, b"")
-
-
-@given(st.integers(0, 255), _payloads, _payloads, st.integers(0, 3))
-@settings(max_examples=200)
-def test_encoding_into_a_buffer_writes_the_frame_and_nothing_else(seq, head, tail, start):
-    wire = encode_frame_python(2, seq, head, tail)
-    room = frames.max_encoded_bytes(len(head) + len(tail))
-    assert len(wire) <= room
-    for encode_into in (frames.encode_frame_into_c, frames.encode_frame_into_python):
-        buffer = bytearray(b"\xee" * (start + room + 2))
-        end = encode_into(buffer, start, 2, seq, head, tail)
-        assert end == start + len(wire)
-        assert buffer == b"\xee" * start + wire + b"\xee" * (room + 2 - len(wire))
-
-
-def test_encoding_into_a_buffer_too_small_changes_nothing():
-    message = "a frame of 11 payload bytes needs 19 bytes of buffer from index 3, the buffer has 21"
-    for encode_into in (frames.encode_frame_into_c, frames.encode_frame_into_python):
-        buffer = bytearray(21)  # 3 + 19 needed, though this frame would take 18
-        with pytest.raises(ValueError, match=message):
-            encode_into(buffer, 3, 2, 7, b"abcdefghijk")
-        assert buffer == bytearray(21)
-        with pytest.raises(ValueError, match="from index 22, the buffer has 21"):
-            encode_into(buffer, 22, 2, 7, b"")
-
-
-def test_c_encoder_refuses_what_python_refuses():
-    with pytest.raises(ValueError, match="type 256 and seq 0 must each fit in a byte"):
-        frames.encode_frame_c(256, 0, b"")
-    with pytest.raises(ValueError, match="type 1 and seq -1 must each fit in a byte"):
-        frames.encode_frame_c(1, -1, b"")
+    assert encode_frame(msg_type, seq, head, tail) == encode_frame(msg_type, seq, head + tail)
 
 
 @given(st.integers(0, 255), st.integers(0, 255), _payloads)
 @settings(max_examples=300)
-def test_c_decoder_reads_what_python_reads(msg_type, seq, payload):
-    encoded = encode_frame_python(msg_type, seq, payload)[:-1]
-    assert frames.decode_frame_c(encoded) == (msg_type, seq, payload)
-    assert decode_frame(encoded) == Frame(msg_type, seq, payload)
+def test_every_frame_decodes_to_itself_within_its_size_bound(msg_type, seq, payload):
+    wire = encode_frame(msg_type, seq, payload)
+    assert len(wire) <= frames.max_encoded_bytes(len(payload))
+    assert wire.count(0) == 1 and wire[-1] == 0
+    assert decode_frame(wire[:-1]) == Frame(msg_type, seq, payload)
 
 
-@given(st.binary(max_size=600))
-@settings(max_examples=400)
-def test_c_decoder_accepts_exactly_what_python_accepts(data):
-    """On any bytes the C path and the Python path agree: the same frame, or
-    the same error with the same message (errors always come from Python)."""
-    try:
-        expected = decode_frame_python(data)
-    except FrameError as error:
-        assert frames.decode_frame_c(data) is None
-        with pytest.raises(type(error)) as raised:
-            decode_frame(data)
-        assert str(raised.value) == str(error)
-    else:
-        assert frames.decode_frame_c(data) == tuple(expected)
+def test_a_whole_input_is_one_frame():
+    payload = bytes(range(256)) * 108  # 27,648 bytes, a zero every 256
+    wire = encode_frame(3, 9, payload)
+    assert wire.count(0) == 1 and len(wire) <= frames.max_encoded_bytes(len(payload))
+    assert decode_frame(wire[:-1]) == Frame(3, 9, payload)
 
 
-def test_c_decoder_keeps_the_python_length_limit():
-    encoded = encode_frame_python(1, 2, bytes(100))[:-1]
+def test_the_encoder_refuses_a_type_or_seq_beyond_a_byte():
+    with pytest.raises(ValueError, match="type 256 and seq 0 must each fit in a byte"):
+        encode_frame(256, 0, b"")
+    with pytest.raises(ValueError, match="type 1 and seq -1 must each fit in a byte"):
+        encode_frame(1, -1, b"")
+
+
+def test_the_decoder_keeps_its_length_limit():
+    encoded = encode_frame(1, 2, bytes(100))[:-1]
     with pytest.raises(FrameTooLongError, match="frame of 106 bytes, limit 105"):
         decode_frame(encoded, max_frame_bytes=105)
     assert decode_frame(encoded, max_frame_bytes=106) == Frame(1, 2, bytes(100))

@@ -11,8 +11,7 @@ port, alternates:
   confirmed N x BoardClient.load_input(input): the same, but each upload
             waits for its last acknowledgement before the next starts;
   raw       the same N x input bytes written as they are (no 0x00 in them),
-            with the client's own writer (writev, then a yield of the CPU),
-            then one 0x00. The board reads them through the same
+            with pyserial's write, as the client writes, then one 0x00. The board reads them through the same
             em_serial_read and decoder, drops them as one oversize frame and
             answers one ERROR: that reply, read the client's own way, is the
             proof that it has read every byte.
@@ -24,8 +23,8 @@ the client:
   encoded beforehand   all N frames encoded before the clock starts, then
                        written one by one: what the protocol's bytes and the
                        board's decoding, CRC and ACKs cost;
-  encode and write     each frame encoded just before it is written, into
-                       one buffer, with no window kept: what encoding costs.
+  encode and write     each frame encoded just before it is written, with
+                       no window kept: what encoding costs.
 
 The rest, between "encode and write" and load_input(wait=False), is the
 client's own bookkeeping: the window, its records and reading the ACKs.
@@ -63,9 +62,8 @@ sys.path.insert(0, str(REPO / "tests"))
 import boards  # noqa: E402  (tests/boards.py: builds and starts host boards)
 
 from edgemb.link import BoardClient  # noqa: E402
-from edgemb.link.frames import FrameDecoder, encode_frame, encode_frame_into, max_encoded_bytes  # noqa: E402
+from edgemb.link.frames import FrameDecoder, encode_frame  # noqa: E402
 from edgemb.link.messages import LOAD_HEADER, MsgType  # noqa: E402
-from edgemb.link.ports import byte_reader, frame_writer  # noqa: E402
 
 
 class PacedLink:
@@ -124,20 +122,19 @@ def time_protocol(client: BoardClient, inputs: list[bytes], wait: bool) -> float
 def time_raw(client: BoardClient, inputs: list[bytes]) -> float:
     port = client.port
     port.reset_input_buffer()
-    write = frame_writer(port)  # the client's own way of writing
     start = time.perf_counter()
     for data in inputs:
-        write([data])
-    write([b"\x00"])
+        port.write(data)
+    port.write(b"\x00")
     _await_frames(port, 1)
     return time.perf_counter() - start
 
 
 def _await_frames(port, count: int) -> None:
     """Reads until `count` frames have come back, the client's own way."""
-    read, decoder, received = byte_reader(port), FrameDecoder(), 0
+    decoder, received = FrameDecoder(), 0
     while received < count:
-        received += len(decoder.feed(read()))
+        received += len(decoder.feed(port.read(max(1, port.in_waiting))))
 
 
 def load_frames(inputs: list[bytes], ack_every: int) -> list[tuple[MsgType, int, bytes, bytes]]:
@@ -154,22 +151,18 @@ def load_frames(inputs: list[bytes], ack_every: int) -> list[tuple[MsgType, int,
 def time_encoded_beforehand(client: BoardClient, inputs: list[bytes], ack_every: int) -> float:
     frames = load_frames(inputs, ack_every)
     wires = [b"\x00" + encode_frame(*frame) for frame in frames]
-    write = frame_writer(client.port)
     start = time.perf_counter()
     for wire in wires:
-        write([wire])
+        client.port.write(wire)
     _await_frames(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
     return time.perf_counter() - start
 
 
 def time_encode_and_write(client: BoardClient, inputs: list[bytes], ack_every: int) -> float:
     frames = load_frames(inputs, ack_every)
-    buffer = bytearray(1 + max_encoded_bytes(LOAD_HEADER.size + max(map(len, inputs))))
-    view = memoryview(buffer)
-    write = frame_writer(client.port)
     start = time.perf_counter()
     for frame in frames:
-        write([view[: encode_frame_into(buffer, 1, *frame)]])
+        client.port.write(b"\x00" + encode_frame(*frame))
     _await_frames(client.port, sum(frame[0] == MsgType.LOAD for frame in frames))
     return time.perf_counter() - start
 

@@ -39,8 +39,6 @@ from edgemb.link.frames import (
     Frame,
     FrameDecoder,
     encode_frame,
-    encode_frame_into,
-    max_encoded_bytes,
 )
 from edgemb.link.messages import (
     EXPECTED_REPLY,
@@ -66,7 +64,7 @@ from edgemb.link.messages import (
     encode_message,
     parse_message,
 )
-from edgemb.link.ports import DEFAULT_BAUDRATE, byte_reader, frame_writer, open_port, reset_board
+from edgemb.link.ports import DEFAULT_BAUDRATE, open_port, reset_board
 
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
@@ -170,8 +168,6 @@ class BoardClient:
         self.port = port
         if getattr(port, "timeout", 0) is None or getattr(port, "timeout", 0) > 0.1:
             port.timeout = 0.05  # reads must return so that our deadlines hold
-        self._write = frame_writer(port)
-        self._read_port = byte_reader(port)
         self.timeout = timeout
         self.retries = retries
         self.invoke_timeout = invoke_timeout
@@ -194,7 +190,6 @@ class BoardClient:
         self._go_backs = 0  # since the oldest pending frame last made progress
         self._pending_error: ErrorReply | None = None
         self._quiet_run = 0  # quiet LOAD frames sent since the last that asked for an ACK
-        self._grow_upload_buffer(0)
 
     # ---- opening -----------------------------------------------------------
 
@@ -273,8 +268,6 @@ class BoardClient:
         # link's, so the usual case, an input that fits in one frame, takes
         # the shortest way.
         if total <= self._load_room:
-            if total > self._scratch_fits:
-                self._grow_upload_buffer(total)
             self._send_load(total, 0, data, wait or self._quiet_run + 1 >= self._ack_every)
         else:
             self._send_in_frames(data, wait)
@@ -285,8 +278,6 @@ class BoardClient:
         """Uploads an input too big for one frame, in frames of the most the
         board takes; the last asks for an ACK if the caller will wait."""
         total, room = len(data), self._load_room
-        if room > self._scratch_fits:
-            self._grow_upload_buffer(room)
         last = (total - 1) // room * room
         for offset in range(0, last + 1, room):
             asks = (wait and offset == last) or self._quiet_run + 1 >= self._ack_every
@@ -388,10 +379,10 @@ class BoardClient:
         else:
             self._quiet_run += 1
             msg_type, ack = MsgType.LOAD_QUIET, None
-        # Encoded into the same buffer every time, after its leading 0x00.
-        end = encode_frame_into(self._scratch, 1, msg_type, seq, LOAD_HEADER.pack(total_len, offset), data)
-        self._transmit([self._scratch_view[:end]], 1, again=False)
-        self._pending.append(_new_record(_LoadSent, (seq, begin_seq, total_len, offset, data, end - 1, ack)))
+        wire = encode_frame(msg_type, seq, LOAD_HEADER.pack(total_len, offset), data)
+        self._transmit([DELIMITER, wire], 1, again=False)
+        record = (seq, begin_seq, total_len, offset, data, len(wire), ack)
+        self._pending.append(_new_record(_LoadSent, record))
         if len(self._pending) == 1:
             self._restart_pending_timer()
 
@@ -404,14 +395,6 @@ class BoardClient:
             self._advance_window()
         while len(self._pending) >= self._window_size:
             self._advance_window()
-
-    def _grow_upload_buffer(self, data_len: int) -> None:
-        """Makes the buffer that upload frames are encoded in big enough for
-        a LOAD of `data_len` bytes. It is made once, not once a frame: a new
-        27 KB object for every frame cost more than encoding it."""
-        self._scratch = bytearray(1 + max_encoded_bytes(Load.HEADER_BYTES + data_len))
-        self._scratch_view = memoryview(self._scratch)  # [0] stays 0x00: the leading delimiter
-        self._scratch_fits = data_len  # kept, so that each upload checks its size with one compare
 
     def _restart_pending_timer(self) -> None:
         wire = sum(r.wire_len for r in self._pending)
@@ -591,10 +574,12 @@ class BoardClient:
 
     def _transmit(self, buffers: list, frames: int, again: bool) -> None:
         """Writes `frames` frames, in `buffers`, the first preceded by 0x00."""
+        data = b"".join(buffers)
         try:
-            written = self._write(buffers)
+            self.port.write(data)
         except (serial.SerialException, OSError) as error:
             raise PortError(f"writing to the port failed: {error}") from error
+        written = len(data)
         self.stats.frames_sent += frames
         self.stats.bytes_sent += written
         if again:
@@ -636,7 +621,7 @@ class BoardClient:
         if time.monotonic() >= deadline:
             return b""
         try:
-            data = self._read_port()
+            data = self.port.read(max(1, self.port.in_waiting))
         except (serial.SerialException, OSError) as error:
             raise PortError(f"reading from the port failed: {error}") from error
         self.stats.bytes_received += len(data)

@@ -30,18 +30,6 @@ def crc32(data: bytes) -> int:
 
 _CODE_BYTES = [bytes((code,)) for code in range(256)]
 
-try:
-    # The firmware's C encoder and decoder, built with the package where a
-    # compiler was at hand: the same frames, 16 times faster for a 16 KB one,
-    # which is what lets an upload keep up with a fast link. Without them,
-    # Python does it.
-    from edgemb.link._framing import decode_frame as decode_frame_c
-    from edgemb.link._framing import encode_frame as encode_frame_c
-    from edgemb.link._framing import encode_frame_into as encode_frame_into_c
-except ImportError:  # pragma: no cover - depends on how the package was installed
-    decode_frame_c = encode_frame_c = encode_frame_into_c = None
-
-
 def cobs_encode(data: bytes) -> bytes:
     """Consistent-overhead byte stuffing: at most one extra byte per 254.
 
@@ -104,15 +92,12 @@ def frame_body(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
     return body + crc32(body).to_bytes(CRC_BYTES, "little")
 
 
-def encode_frame_python(msg_type: int, seq: int, payload: bytes = b"", tail: bytes = b"") -> bytes:
+def encode_frame(msg_type: int, seq: int, payload: bytes = b"", tail: bytes = b"") -> bytes:
     """The bytes on the wire, delimiter included. The frame's payload is
-    payload followed by tail (as the C encoder takes them)."""
+    payload followed by tail (a message's header and its data)."""
     if not (0 <= msg_type <= 0xFF and 0 <= seq <= 0xFF):
         raise ValueError(f"type {msg_type} and seq {seq} must each fit in a byte")
     return cobs_encode(frame_body(msg_type, seq, bytes(payload) + bytes(tail))) + DELIMITER
-
-
-encode_frame = encode_frame_c or encode_frame_python
 
 
 def max_encoded_bytes(payload_len: int) -> int:
@@ -122,39 +107,9 @@ def max_encoded_bytes(payload_len: int) -> int:
     return body + body // _COBS_FULL_BLOCK + 2
 
 
-def encode_frame_into_python(
-    buffer: bytearray, start: int, msg_type: int, seq: int, payload: bytes = b"", tail: bytes = b""
-) -> int:
-    """encode_frame(), written into `buffer` from index `start` on; returns the
-    index after the frame's delimiter. The buffer must have room for the
-    worst case (max_encoded_bytes), whatever the frame turns out to take."""
-    payload_len = len(payload) + len(tail)
-    need = max_encoded_bytes(payload_len)
-    if not 0 <= start <= len(buffer) or len(buffer) - start < need:
-        raise ValueError(
-            f"a frame of {payload_len} payload bytes needs {need} bytes of buffer from "
-            f"index {start}, the buffer has {len(buffer)}"
-        )
-    wire = encode_frame_python(msg_type, seq, payload, tail)
-    buffer[start : start + len(wire)] = wire
-    return start + len(wire)
-
-
-encode_frame_into = encode_frame_into_c or encode_frame_into_python
-
-
 def decode_frame(encoded: bytes, max_frame_bytes: int = MAX_FRAME_BYTES) -> Frame:
-    """One frame from its encoded bytes (without the delimiter)."""
-    if decode_frame_c is not None:
-        decoded = decode_frame_c(encoded)
-        if decoded is not None and len(decoded[2]) + OVERHEAD_BYTES <= max_frame_bytes:
-            return Frame(*decoded)
-        # Not valid: the Python decoder below says exactly what is wrong.
-    return decode_frame_python(encoded, max_frame_bytes)
-
-
-def decode_frame_python(encoded: bytes, max_frame_bytes: int = MAX_FRAME_BYTES) -> Frame:
-    """decode_frame, in Python only."""
+    """One frame from its encoded bytes (without the delimiter); raises a
+    FrameError that says what is wrong with it."""
     raw = bytes(encoded[:_RAW_KEEP])
     body = cobs_decode(encoded)
     if len(body) > max_frame_bytes:

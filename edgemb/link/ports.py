@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import time
-from collections.abc import Callable
 
 import serial
 
@@ -127,77 +125,6 @@ def reset_board(device: serial.SerialBase, port: str, *, baudrate: int = DEFAULT
                     f"{port}: the board's USB-Serial-JTAG port did not come back within "
                     f"{USB_REAPPEAR_SECONDS:.0f} s of the reset ({error}). Unplug and plug "
                     "the board in, and verify without --reset") from error
-
-
-def frame_writer(device) -> Callable[[list[bytes]], int]:
-    """A function that writes a list of frames to the port, all of them, and
-    returns the bytes written.
-
-    pyserial keeps a local port's descriptor non-blocking and writes with a
-    loop of write() and select() in Python, copying what is left after each
-    partial write. On a fast link (a pseudo-terminal moves 200 MB/s) that loop,
-    and joining the frames first, cost more than the bytes. So for a local port
-    the descriptor is made blocking (pyserial's reads wait in select() first,
-    so they do not mind) and the frames go out with writev(): the kernel waits
-    for room, in one call, with no copy. Ports without a descriptor (socket://,
-    rfc2217://), with a write timeout, or pyserial-like objects write as they
-    always do.
-
-    After each write the writer yields its CPU once (sched_yield). A write to
-    a pseudo-terminal or a USB serial driver wakes a kernel worker to move the
-    bytes on, often on the writer's own CPU, where it would otherwise wait
-    until the writer has encoded its next frame. On a two-CPU machine that
-    wait cost an upload on a pseudo-terminal a tenth of its rate; where
-    another CPU is idle the yield returns at once."""
-    fd = getattr(device, "fd", None)
-    if not isinstance(fd, int) or getattr(device, "write_timeout", None) is not None:
-        def write_joined(frames: list[bytes]) -> int:
-            data = b"".join(frames)
-            device.write(data)
-            return len(data)
-
-        return write_joined
-    os.set_blocking(fd, True)
-
-    def write_vector(frames: list[bytes]) -> int:
-        total = left = sum(map(len, frames))
-        while True:
-            left -= os.writev(fd, frames)
-            if left == 0:
-                os.sched_yield()
-                return total
-            # Interrupted part-way (a signal): go on from where it stopped.
-            frames = [memoryview(b"".join(frames))[-left:]]
-
-    return write_vector
-
-
-def byte_reader(device) -> Callable[[], bytes]:
-    """A function that returns what the port has received: all that is there,
-    or, when nothing is, what arrives within the port's read timeout (b"" if
-    nothing does).
-
-    For a local port that is one select() and one read() of up to 64 KiB
-    straight from the descriptor: pyserial's read() first asks the driver how
-    much is waiting, and then loops in Python, and during an upload on a
-    pseudo-terminal each of those calls could take tens of microseconds while
-    the board and the kernel had the CPUs. Other ports read through pyserial."""
-    fd = getattr(device, "fd", None)
-    if not isinstance(fd, int):
-        return lambda: device.read(max(1, device.in_waiting))
-
-    def read_descriptor() -> bytes:
-        if not select.select([fd], [], [], device.timeout)[0]:
-            return b""
-        data = os.read(fd, 65536)
-        if not data:  # readable, and nothing to read: pyserial says the same
-            raise serial.SerialException(
-                "device reports readiness to read but returned no data "
-                "(device disconnected or multiple access on port?)"
-            )
-        return data
-
-    return read_descriptor
 
 
 def available_ports() -> list[str]:

@@ -85,9 +85,6 @@ static uint32_t crc32_eight(uint32_t c, const uint8_t *p) {
 uint32_t em_crc32_update(uint32_t crc, const uint8_t *data, size_t len) {
   uint32_t c = ~crc;
   size_t i = 0;
-#if EM_CRC32_ACCEL
-  i = em_crc32_accel(&c, data, len);
-#endif
 #if EM_CRC32_SLICES == 8
   static int ready;
   if (!ready) {

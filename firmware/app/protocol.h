@@ -90,18 +90,6 @@ enum {
  * can be continued over further data by passing the previous result. */
 uint32_t em_crc32_update(uint32_t crc, const uint8_t *data, size_t len);
 
-/* A target with faster CRC hardware or instructions defines EM_CRC32_ACCEL=1
- * and supplies em_crc32_accel. It gets the CRC register as em_crc32_update
- * keeps it (the inverted CRC), folds in any leading part of the data it likes
- * (none, if the CPU it finds itself on lacks the instructions), updates *reg
- * and returns how many bytes it took; the tables do the rest. */
-#ifndef EM_CRC32_ACCEL
-#define EM_CRC32_ACCEL 0
-#endif
-#if EM_CRC32_ACCEL
-size_t em_crc32_accel(uint32_t *reg, const uint8_t *data, size_t len);
-#endif
-
 /* ---- Decoding ---------------------------------------------------------- */
 
 /* A frame whose CRC matched. payload points into the decoder's buffer and
