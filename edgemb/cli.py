@@ -370,7 +370,8 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
     finally:
         if board is not None:
             board.stop()
-    ui.info(verify_table(summary))
+    if summary["samples"] or not summary["failures"]:
+        ui.info(verify_table(summary))  # with nothing verified, the error is all there is
     for failure in summary["failures"]:
         ui.console.print(f"[bold red]error:[/bold red] {failure}")
     for note in summary.get("notes", []):
@@ -401,7 +402,8 @@ def run_verify(run, options, verify):
 
 
 def verify_table(summary: dict):
-    latency = summary.get("invoke_us") or {}
+    from edgemb.report.timing import timing_rows
+
     rows = [
         ["samples", f"{summary['samples']} of {summary['samples_requested']}"],
         ["exact matches (every output byte)", summary.get("exact_matches", 0)],
@@ -411,12 +413,8 @@ def verify_table(summary: dict):
         ["cosine similarity", f"{summary.get('cosine_similarity', 0):.6f}"],
         ["accuracy on the board", f"{summary['board_accuracy']:.4f}"],
         ["accuracy of TFLite Micro on the host", f"{summary['reference_accuracy']:.4f}"],
-        ["inference µs min / median / p95 / max", " / ".join(
-            f"{latency.get(k, 0):,.0f}" for k in ("min", "median", "p95", "max"))],
+        *map(list, timing_rows(summary)),
     ]
-    if "invoke_instructions" in summary:
-        rows.append(["emulator instructions per inference (median)",
-                     f"{summary['invoke_instructions']['median']:,.0f}"])
     versions = summary.get("runtime_versions") or {}
     if versions:
         rows.append(["reference on the host", versions["reference"]])
@@ -425,10 +423,6 @@ def verify_table(summary: dict):
     rows.append(["link bytes/s (nominal)", f"{link['bytes_per_second']:,.0f} "
                                            f"({link['nominal_bytes_per_second']:,.0f})"])
     for board in summary["boards"]:
-        if board.get("bench"):
-            b = board["bench"]
-            rows.append([f"on-board repeat ×{b['count']} µs min / mean / max ({board['port']})",
-                         f"{b['min_us']:,} / {b['mean_us']:,} / {b['max_us']:,}"])
         for note in board["recoveries"]:
             rows.append(["recovered", note])
     return ui.table("Board against TFLite Micro", ["", "value"], rows)

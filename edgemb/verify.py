@@ -344,6 +344,8 @@ def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[Boa
         "runtime_versions": runtime_versions([b.__dict__ for b in boards]),
         "notes": board_notes([b.__dict__ for b in boards], records),
     }
+    if options.icount:
+        summary["instructions_per_tick"] = options.instructions_per_tick
     if options.icount and summary["invoke_ticks"]:
         summary["invoke_instructions"] = {k: v * options.instructions_per_tick
                                           for k, v in summary["invoke_ticks"].items()}

@@ -50,3 +50,14 @@ def test_quantize_prints_no_tensorflow_chatter_unless_verbose(quantized_run, tmp
                              capture_output=True, text=True, timeout=300)
     assert verbose.returncode == 0
     assert "fully_quantize:" in verbose.stdout + verbose.stderr
+
+
+@pytest.mark.slow
+def test_a_verify_that_fails_before_any_sample_prints_the_error_alone(quantized_run, tmp_path):
+    result = CliRunner().invoke(main, ["verify", "--run", str(quantized_run.path), "--port",
+                                       str(tmp_path / "ttyNONE"), "--samples", "2",
+                                       "--report", str(tmp_path / "verify")])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # rich wraps lines at 80 columns
+    assert f"error: {tmp_path / 'ttyNONE'}: no such device." in said
+    assert "exact matches" not in said and "0 of 2" not in said

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgemb.report.metrics import confusion_matrix
 from edgemb.report.plots import plot_confusion_matrix, plot_histogram, plot_op_times
+from edgemb.report.timing import timing_rows
 
 
 def _image(path: Path) -> str:
@@ -32,8 +33,13 @@ def write_plots(summary: dict, records: list[dict], out_dir: Path) -> list[Path]
         plot_confusion_matrix(matrix, labels, path, "Confusion matrix on the board")
         plots.append(path)
         path = out_dir / "latency_histogram.png"
-        plot_histogram([r["invoke_us"] / 1000 for r in records], path,
-                       "Inference time on the board", "ms")
+        per_tick = summary.get("instructions_per_tick")
+        if per_tick and "invoke_instructions" in summary:
+            plot_histogram([r["ticks"] * per_tick / 1e6 for r in records], path,
+                           "Instructions per inference on the emulated board", "millions")
+        else:
+            plot_histogram([r["invoke_us"] / 1000 for r in records], path,
+                           "Inference time on the board", "ms")
         plots.append(path)
     for board in summary["boards"]:
         if board["op_times"]:
@@ -48,7 +54,6 @@ def write_plots(summary: dict, records: list[dict], out_dir: Path) -> list[Path]
 def write_report(summary: dict, log, samples, out_dir: Path) -> Path:
     records = [log.done[i] for i in sorted(log.done)]
     plots = write_plots(summary, records, out_dir)
-    latency = summary.get("invoke_us", {})
     overview = [
         ("samples verified", f"{summary['samples']} of {summary['samples_requested']}"),
         ("outputs identical to TFLite Micro", summary.get("exact_matches", 0)),
@@ -60,8 +65,7 @@ def write_report(summary: dict, log, samples, out_dir: Path) -> Path:
         ("cosine similarity", f"{summary.get('cosine_similarity', 0):.6f}"),
         ("accuracy on the board / reference",
          f"{summary['board_accuracy']:.4f} / {summary['reference_accuracy']:.4f}"),
-        ("inference µs min / median / p95 / max",
-         " / ".join(str(round(latency.get(k, 0))) for k in ("min", "median", "p95", "max"))),
+        *timing_rows(summary),
         ("link bytes/s (nominal)", f"{summary['link']['bytes_per_second']:.0f} "
                                    f"({summary['link']['nominal_bytes_per_second']:.0f})"),
         ("model fingerprint", summary["model_fingerprint"]),
