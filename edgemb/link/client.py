@@ -68,9 +68,6 @@ from edgemb.link.ports import DEFAULT_BAUDRATE, open_port, reset_board
 
 _MAX_WINDOW = 64  # well below 256 seqs, so that seqs in flight never wrap onto each other
 _PREVIEW = 48  # bytes shown in error messages
-# Makes a _LoadSent from a tuple of its fields: a NamedTuple's own __new__ is
-# Python code, and one is made for every upload frame.
-_new_record = tuple.__new__
 
 
 @dataclass
@@ -99,11 +96,8 @@ class _Request(NamedTuple):
 
 
 class _LoadSent(NamedTuple):
-    """A LOAD frame sent and not yet acknowledged: the fields of its message,
-    not a Load object, since one is made for every upload frame and on a fast
-    link the time to make it is the link's. Its frame is not kept either:
-    freed right after the write, the memory of one upload frame serves the
-    next (keeping a window of them made every upload fault fresh pages in)."""
+    """A LOAD frame sent and not yet acknowledged. Its frame is not kept: it is
+    encoded again if it has to be sent again."""
 
     seq: int
     # The seq of the LOAD its upload started with, as the ACK reports it.
@@ -112,14 +106,11 @@ class _LoadSent(NamedTuple):
     offset: int
     data: bytes
     wire_len: int  # bytes of its frame on the wire
-    # The exact bytes of the ACK that will answer it, or None for a quiet
-    # LOAD: a reply that starts with them is taken without decoding (see
-    # _take_acks).
-    ack_wire: bytes | None
+    asks: bool  # a LOAD that asks for an ACK, not a LOAD_QUIET
 
     @property
     def message(self) -> Load:
-        kind = LoadQuiet if self.ack_wire is None else Load
+        kind = Load if self.asks else LoadQuiet
         return kind(self.total_len, self.offset, self.data)
 
     @property
@@ -131,7 +122,7 @@ class _LoadSent(NamedTuple):
 class _Capture:
     """What came back during one operation, for error messages."""
 
-    __slots__ = ("count", "head", "frames")  # one is made for every upload
+    __slots__ = ("count", "head", "frames")
 
     def __init__(self) -> None:
         self.count = 0
@@ -260,32 +251,19 @@ class BoardClient:
         reports about the upload is then raised by that next call."""
         if self._info is None:
             self.hello()
-        if self._capture.count:  # (a new one costs what an upload's bookkeeping does)
-            self._capture = _Capture()
+        self._capture = _Capture()
         data = bytes(data)
-        total = len(data)
-        # This runs for every upload: on a fast link its microseconds are the
-        # link's, so the usual case, an input that fits in one frame, takes
-        # the shortest way.
-        if total <= self._load_room:
-            self._send_load(total, 0, data, wait or self._quiet_run + 1 >= self._ack_every)
-        else:
-            self._send_in_frames(data, wait)
-        if wait:
-            self.flush()
-
-    def _send_in_frames(self, data: bytes, wait: bool) -> None:
-        """Uploads an input too big for one frame, in frames of the most the
-        board takes; the last asks for an ACK if the caller will wait."""
         total, room = len(data), self._load_room
-        last = (total - 1) // room * room
+        last = max(total - 1, 0) // room * room  # offset of the last frame (an empty input: 0)
         for offset in range(0, last + 1, room):
             asks = (wait and offset == last) or self._quiet_run + 1 >= self._ack_every
             self._send_load(total, offset, data[offset : offset + room], asks)
+        if wait:
+            self.flush()
 
     def flush(self) -> None:
         """Waits until every LOAD sent has been acknowledged."""
-        if self._pending and self._pending[-1].ack_wire is None:
+        if self._pending and not self._pending[-1].asks:
             self._ask_for_ack()
         while self._pending:
             self._advance_window()
@@ -362,7 +340,7 @@ class BoardClient:
         (a board that did not get the LOADs before it refuses it: SEQUENCE)."""
         while len(self._pending) >= self._window_size:
             self._advance_window()
-        if not self._pending or self._pending[-1].ack_wire is not None:
+        if not self._pending or self._pending[-1].asks:
             return  # a go-back or an error has changed what is pending
         newest = self._pending[-1]
         self._send_load(newest.total_len, newest.offset + len(newest.data), b"", asks=True)
@@ -373,16 +351,11 @@ class BoardClient:
         if len(self._pending) >= self._window_size:
             self._make_room()
         seq, begin_seq = self._take_seq(offset == 0)
-        if asks:
-            self._quiet_run = 0
-            msg_type, ack = MsgType.LOAD, _ack_wire(offset, len(data), begin_seq, self._session, seq)
-        else:
-            self._quiet_run += 1
-            msg_type, ack = MsgType.LOAD_QUIET, None
+        self._quiet_run = 0 if asks else self._quiet_run + 1
+        msg_type = MsgType.LOAD if asks else MsgType.LOAD_QUIET
         wire = encode_frame(msg_type, seq, LOAD_HEADER.pack(total_len, offset), data)
         self._transmit([DELIMITER, wire], 1, again=False)
-        record = (seq, begin_seq, total_len, offset, data, len(wire), ack)
-        self._pending.append(_new_record(_LoadSent, record))
+        self._pending.append(_LoadSent(seq, begin_seq, total_len, offset, data, len(wire), asks))
         if len(self._pending) == 1:
             self._restart_pending_timer()
 
@@ -403,8 +376,6 @@ class BoardClient:
     def _advance_window(self) -> None:
         """Takes one event from the board: the oldest frames acknowledged, a
         loss detected (then goes back), or a stale or damaged frame."""
-        if self._take_acks():
-            return
         item = self._next_item(self._pending_deadline)
         if item is None:
             self._go_back()
@@ -449,7 +420,7 @@ class BoardClient:
 
     def _first_acked(self) -> int | None:
         """The index of the oldest pending frame that asked for an ACK."""
-        return next((k for k, r in enumerate(self._pending) if r.ack_wire is not None), None)
+        return next((k for k, r in enumerate(self._pending) if r.asks), None)
 
     def _acknowledge(self, index: int) -> None:
         """Pending frames up to `index` are acknowledged: the oldest makes progress."""
@@ -458,34 +429,6 @@ class BoardClient:
         self._go_backs = 0
         self._pending_error = None
         self._restart_pending_timer()
-
-    def _take_acks(self) -> bool:
-        """The fast path of a clean upload: while the bytes from the board
-        begin with exactly the ACK that the oldest pending frame asking for one
-        expects, that frame and the quiet ones before it are acknowledged, with
-        no decoding. Anything else (an error, a damaged or stale frame, a
-        partial one) goes to the decoder and the general path. Whether this
-        took at least one ACK."""
-        if self._inbox or not self._decoder.idle:
-            return False  # mid-frame, or frames already decoded: keep their order
-        data = self._read(self._pending_deadline)
-        if not data:
-            return False
-        self._capture.add(data)
-        pos = taken = 0
-        while (index := self._first_acked()) is not None:
-            expected = self._pending[index].ack_wire
-            if not data.startswith(expected, pos):
-                break
-            pos += len(expected)
-            self._acknowledge(index)
-            taken += 1
-        if taken:
-            self._synced = True
-            self._capture.frames += taken
-        if pos < len(data):
-            self._inbox.extend(self._decoder.feed(data[pos:]))
-        return taken > 0
 
     def _pending_index(self, seq: int, reply: Message) -> int | None:
         """Which pending frame `reply` answers: the oldest asking for an ACK, mostly."""
@@ -522,11 +465,8 @@ class BoardClient:
     def _renumbered(self, sent: _LoadSent) -> tuple[_LoadSent, bytes]:
         """A pending LOAD under the next seq, to be sent again, and its frame."""
         seq, begin_seq = self._take_seq(sent.offset == 0)
-        ack = None
-        if sent.ack_wire is not None:
-            ack = _ack_wire(sent.offset, len(sent.data), begin_seq, self._session, seq)
         wire = encode_message(sent.message, seq)
-        return sent._replace(seq=seq, begin_seq=begin_seq, wire_len=len(wire), ack_wire=ack), wire
+        return sent._replace(seq=seq, begin_seq=begin_seq, wire_len=len(wire)), wire
 
     # ---- the byte stream -----------------------------------------------------
 
@@ -656,13 +596,6 @@ class BoardClient:
                     "or log output on the protocol UART."
                 )
         return LinkTimeout("\n".join(lines))
-
-
-def _ack_wire(offset: int, length: int, begin_seq: int, session: int, seq: int) -> bytes:
-    """The wire bytes of the ACK that answers the LOAD of `length` bytes at
-    `offset`, sent with `seq` in the upload that began with `begin_seq`. Made
-    from the fields, not from an Ack, for every LOAD that asks: a fifth the time."""
-    return encode_frame(MsgType.ACK, seq, Ack.LAYOUT.pack(offset, length, begin_seq, session))
 
 
 def _answers(reply: Message, request: Message) -> bool:
