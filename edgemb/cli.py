@@ -80,8 +80,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @reports_errors
 def train(run_dir, **options) -> None:
     """Train a MobileNet on a dataset and evaluate it on its held-out test split."""
-    from edgemb.train import TrainOptions
-    from edgemb.train import train as train_run
+    from edgemb.commands.train import TrainOptions
+    from edgemb.commands.train import train as train_run
 
     run = RunFolder(run_dir)
     try:
@@ -109,8 +109,8 @@ def train(run_dir, **options) -> None:
 @reports_errors
 def quantize(run_dir, calibration_samples, eval_samples) -> None:
     """Convert the run's model to full int8 and check it against TFLite Micro."""
-    from edgemb.quantize import QuantizeOptions
-    from edgemb.quantize import quantize as quantize_run
+    from edgemb.commands.quantize import QuantizeOptions
+    from edgemb.commands.quantize import quantize as quantize_run
 
     run = RunFolder(run_dir)
     with ui.progress() as bar:
@@ -147,7 +147,7 @@ def quantize_table(report: dict):
 @reports_errors
 def inspect_command(model, tensors) -> None:
     """Describe any int8 TFLite model: operators, tensors, MACs, arena, runtime support."""
-    from edgemb.inspect_model import summarize
+    from edgemb.commands.inspect import summarize
 
     summary = summarize(model)
     ui.info(ui.table(f"{model}", ["", "value"], [
@@ -236,7 +236,7 @@ def build_command(run_dir, target, runtime, tflm_dir, tflm_third_party, serial, 
 
     Without ESP-IDF an ESP32 build writes the project, prints the commands that
     finish it and exits with code 3."""
-    from edgemb.build import build
+    from edgemb.commands.build import build
 
     runtime = runtime or ("tflm" if target.startswith("esp32") else "native")
     result = build(RunFolder(run_dir), target, runtime, tflm_dir, tflm_third_party,
@@ -270,7 +270,7 @@ def sizes_table(result):
 @reports_errors
 def flash_command(run_dir, target, port, baud, runtime) -> None:
     """Write the built firmware to an ESP32 board (idf.py, or esptool without ESP-IDF)."""
-    from edgemb.flash import flash
+    from edgemb.commands.flash import flash
 
     result = flash(RunFolder(run_dir), target, port, baud, runtime)
     ui.info(f"flashed {result.project_dir} to the {result.chip} on {port} ({result.method})")
@@ -291,7 +291,7 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
     """Boot the built firmware on this machine and serve its serial port."""
     import time
 
-    from edgemb.build import built_artifact
+    from edgemb.commands.build import built_artifact
     from edgemb.targets.launch import instructions_per_tick, start_board
 
     run = RunFolder(run_dir)
@@ -343,7 +343,7 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
     """Compare a board's predictions with TFLite Micro on the host, and time them."""
     from pathlib import Path
 
-    from edgemb.verify import VerifyOptions, verify
+    from edgemb.commands.verify import VerifyOptions, verify
 
     run = RunFolder(run_dir)
     if not ports and not emulate:
@@ -358,7 +358,7 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
         options.instructions_per_tick = instructions_per_tick(target)
     board = None
     if emulate:
-        from edgemb.build import built_artifact
+        from edgemb.commands.build import built_artifact
         from edgemb.targets.launch import start_board
 
         board = start_board(target, built_artifact(run, target, runtime), icount=icount,
@@ -441,7 +441,7 @@ def verify_table(summary: dict):
 def demo(run_dir, limit, epochs, samples) -> None:
     """Run the whole chain on the built-in defaults: train, quantize, build for the
     emulated Cortex-M4, boot it in QEMU and verify it against TFLite Micro."""
-    from edgemb import demo as demo_module
+    from edgemb.commands import demo as demo_module
 
     run = RunFolder(run_dir)
     result = demo_module.demo(run, limit or demo_module.QUICK_LIMIT,

@@ -15,9 +15,9 @@ def pattern_folder(tmp_path):
 def quantized_run(tmp_path_factory):
     """A run trained for one epoch at 32x32 on datasets/shapes, then quantized: the
     cheapest real model the whole chain can work on."""
-    from edgemb.quantize import QuantizeOptions, quantize
+    from edgemb.commands.quantize import QuantizeOptions, quantize
+    from edgemb.commands.train import TrainOptions, train
     from edgemb.run import RunFolder
-    from edgemb.train import TrainOptions, train
 
     root = tmp_path_factory.mktemp("quantized")
     run = RunFolder(root / "run")

@@ -12,10 +12,10 @@ import time
 import pytest
 from link_proxy import LinkProxy, frame_type
 
-from edgemb.build import build
+from edgemb.commands.build import build
+from edgemb.commands.verify import VerifyOptions, verify
 from edgemb.link.messages import MsgType
 from edgemb.targets.launch import instructions_per_tick, start_board, start_qemu
-from edgemb.verify import VerifyOptions, verify
 
 pytestmark = pytest.mark.slow
 

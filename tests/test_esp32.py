@@ -80,7 +80,7 @@ def _hide_idf(monkeypatch: pytest.MonkeyPatch) -> None:
 def projects(quantized_run):
     """`edgemb build` for each chip (and runtime native once) on a machine without
     ESP-IDF: the project is written, then IdfMissing."""
-    from edgemb.build import build
+    from edgemb.commands.build import build
 
     written = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -399,7 +399,7 @@ def cli_build(tmp_path, monkeypatch):
     export replaced by _Export: returns run(args) -> (exit code, output)."""
     from click.testing import CliRunner
 
-    import edgemb.build as building
+    import edgemb.commands.build as building
     from edgemb.cli import main
     from edgemb.run import RunFolder
 
@@ -754,7 +754,7 @@ def test_verify_stops_at_a_board_whose_arena_does_not_fit_and_names_both_sizes(t
     import queue
     import tty
 
-    from edgemb.verify import BoardWorker, VerifyError, VerifyOptions
+    from edgemb.commands.verify import BoardWorker, VerifyError, VerifyOptions
 
     program = _esp_tflm_board(tmp_path, "-DCONFIG_EDGEMB_TFLM_ARENA_EXTRA_BYTES=1024",
                               "-DSTUB_LARGEST_INTERNAL=3000u")
@@ -969,7 +969,7 @@ def pty_port():
 
 
 def test_esptool_arguments_from_flasher_args(built):
-    from edgemb.flash import esptool_command, load_flash_plan
+    from edgemb.commands.flash import esptool_command, load_flash_plan
 
     _, build_dir = built
     plan = load_flash_plan(build_dir, "esp32")
@@ -989,7 +989,7 @@ def test_esptool_arguments_from_flasher_args(built):
 def test_esptool_arguments_are_accepted_by_the_installed_esptool(built, tmp_path):
     """esptool parses the command as far as opening the port (which does not exist)."""
     pytest.importorskip("esptool", reason="esptool comes with edgemb[esp]")
-    from edgemb.flash import esptool_command, esptool_major, load_flash_plan
+    from edgemb.commands.flash import esptool_command, esptool_major, load_flash_plan
 
     _, build_dir = built
     missing = str(tmp_path / "ttyUSB9")
@@ -1001,7 +1001,7 @@ def test_esptool_arguments_are_accepted_by_the_installed_esptool(built, tmp_path
 
 
 def test_flash_without_a_build_says_to_build_with_esp_idf(tmp_path):
-    from edgemb.flash import FlashError, flash
+    from edgemb.commands.flash import FlashError, flash
     from edgemb.run import RunFolder
 
     run = RunFolder(tmp_path / "run")
@@ -1013,7 +1013,7 @@ def test_flash_without_a_build_says_to_build_with_esp_idf(tmp_path):
 
 
 def test_flash_of_a_project_not_yet_built_gives_the_idf_commands(built):
-    from edgemb.flash import FlashError, flash
+    from edgemb.commands.flash import FlashError, flash
 
     run, build_dir = built
     (build_dir / "flasher_args.json").unlink()
@@ -1023,7 +1023,7 @@ def test_flash_of_a_project_not_yet_built_gives_the_idf_commands(built):
 
 
 def test_flash_to_a_missing_port_lists_the_ports(built, tmp_path):
-    from edgemb.flash import FlashError, flash
+    from edgemb.commands.flash import FlashError, flash
 
     run, _ = built
     with pytest.raises(FlashError) as error:
@@ -1033,7 +1033,7 @@ def test_flash_to_a_missing_port_lists_the_ports(built, tmp_path):
 
 def test_flash_to_a_port_without_permission_says_join_dialout(built, tmp_path, monkeypatch):
     import edgemb.link.ports as ports
-    from edgemb.flash import FlashError, flash
+    from edgemb.commands.flash import FlashError, flash
 
     run, _ = built
     port = tmp_path / "ttyUSB0"
@@ -1050,7 +1050,7 @@ def test_flash_to_a_port_without_permission_says_join_dialout(built, tmp_path, m
 
 
 def test_flash_to_a_busy_port_says_it_is_busy(built, pty_port):
-    from edgemb.flash import FlashError, flash
+    from edgemb.commands.flash import FlashError, flash
     from edgemb.link.ports import open_port
 
     run, _ = built
@@ -1064,7 +1064,7 @@ def test_flash_to_a_busy_port_says_it_is_busy(built, pty_port):
 
 
 def test_flash_refuses_a_board_of_another_chip(built, pty_port, monkeypatch):
-    import edgemb.flash as flashing
+    import edgemb.commands.flash as flashing
 
     run, _ = built
     monkeypatch.setattr(flashing, "detect_chip", lambda port, baud=115200: "ESP32-S3")
@@ -1077,7 +1077,7 @@ def test_flash_refuses_a_board_of_another_chip(built, pty_port, monkeypatch):
 
 
 def test_flash_refuses_a_build_made_for_another_chip(built):
-    import edgemb.flash as flashing
+    import edgemb.commands.flash as flashing
 
     _, build_dir = built
     args = json.loads((build_dir / "flasher_args.json").read_text())
@@ -1088,7 +1088,7 @@ def test_flash_refuses_a_build_made_for_another_chip(built):
 
 
 def test_flash_with_esptool(built, pty_port, monkeypatch):
-    import edgemb.flash as flashing
+    import edgemb.commands.flash as flashing
 
     run, build_dir = built
     ran = []
@@ -1102,7 +1102,7 @@ def test_flash_with_esptool(built, pty_port, monkeypatch):
 
 
 def test_flash_with_idf_py_where_it_is_installed(built, pty_port, monkeypatch, tmp_path):
-    import edgemb.flash as flashing
+    import edgemb.commands.flash as flashing
 
     run, build_dir = built
     bin_dir = tmp_path / "bin"
@@ -1120,7 +1120,7 @@ def test_flash_with_idf_py_where_it_is_installed(built, pty_port, monkeypatch, t
 
 
 def test_flash_is_for_esp_targets_only(tmp_path):
-    from edgemb.flash import FlashError, flash
+    from edgemb.commands.flash import FlashError, flash
     from edgemb.run import RunFolder
 
     with pytest.raises(FlashError, match="edgemb emulate"):
@@ -1141,7 +1141,7 @@ def _idf_available() -> bool:
     "build downloads espressif/esp-tflite-micro from the component registry"))
 @pytest.mark.parametrize("chip", CHIPS)
 def test_builds_with_esp_idf_for_every_chip(quantized_run, chip):
-    from edgemb.build import build
+    from edgemb.commands.build import build
 
     result = build(quantized_run, chip, "tflm")
     assert result.artifact.exists()

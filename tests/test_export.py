@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from edgemb.commands.inspect import summarize
+from edgemb.commands.quantize import convert
 from edgemb.export.exporter import ExportError, export
-from edgemb.inspect_model import summarize
 from edgemb.model.builders import build_model
 from edgemb.model.stats import layer_macs
-from edgemb.quantize import convert
 from edgemb.reference import allocation_report, minimum_arena
 from edgemb.runtimes import TFLM_REGISTRATIONS
 from edgemb.tflite import TFLiteFormatError, read_tflite

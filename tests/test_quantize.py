@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from imagefolders import write_pattern_folder
 
-from edgemb.quantize import QuantizeError, QuantizeOptions, calibration_pixels, quantize
+from edgemb.commands.quantize import QuantizeError, QuantizeOptions, calibration_pixels, quantize
+from edgemb.commands.train import TrainOptions, train
 from edgemb.run import RunFolder, RunSettings
 from edgemb.tflite import read_tflite
-from edgemb.train import TrainOptions, train
 
 pytestmark = pytest.mark.slow
 

@@ -177,9 +177,9 @@ def test_missing_third_party_headers_are_named(tmp_path, cache):
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["host", "mps2-an386"])
 def test_tflm_board_is_bit_exact_with_the_reference(quantized_run, tmp_path, target):
-    from edgemb.build import build
+    from edgemb.commands.build import build
+    from edgemb.commands.verify import VerifyOptions, verify
     from edgemb.targets.launch import start_board
-    from edgemb.verify import VerifyOptions, verify
 
     if target == "mps2-an386" and not (shutil.which("arm-none-eabi-gcc")
                                        and shutil.which("qemu-system-arm")):
@@ -206,7 +206,7 @@ def test_tflm_board_is_bit_exact_with_the_reference(quantized_run, tmp_path, tar
 def test_init_failures_reach_the_info_status(quantized_run, tmp_path):
     """An operator missing from the resolver, then an arena too small: the board still
     answers, and INFO says why it cannot run."""
-    from edgemb.build import build
+    from edgemb.commands.build import build
     from edgemb.link.client import BoardClient
     from edgemb.link.messages import BoardStatus
     from edgemb.targets.launch import start_board

@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgemb.cli import main
+from edgemb.commands.train import TrainOptions, train
 from edgemb.model import training
 from edgemb.run import RunFolder
-from edgemb.train import TrainOptions, train
 
 pytestmark = pytest.mark.slow
 

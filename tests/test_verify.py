@@ -8,10 +8,10 @@ import boards
 import pytest
 from click.testing import CliRunner
 
-from edgemb.build import build
 from edgemb.cli import main
+from edgemb.commands.build import build
+from edgemb.commands.verify import EXIT_LINK, VerifyOptions, verify
 from edgemb.targets.launch import start_board
-from edgemb.verify import EXIT_LINK, VerifyOptions, verify
 
 pytestmark = pytest.mark.slow
 

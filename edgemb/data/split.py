@@ -9,10 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgemb.data.imageset import ImageSet
+from edgemb.data.source import load_source
+
+if TYPE_CHECKING:  # the run folder imports nothing of the data package
+    from edgemb.run import RunFolder, RunSettings
 
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
@@ -84,3 +89,10 @@ def load_split(data: ImageSet, path: Path) -> Split:
                            f"dataset (first: {missing[0]}); restore them or train a fresh run")
     return Split(*(np.array([position[n] for n in doc[name]], dtype=np.int64)
                    for name in ("train", "validation", "test")))
+
+
+def load_run_data(run: RunFolder, settings: RunSettings, skip_bad: bool = False
+                  ) -> tuple[ImageSet, Split]:
+    """The run's dataset and its recorded split (the same images training saw)."""
+    data = load_source(settings.dataset, settings.size, skip_bad=skip_bad)
+    return data, load_split(data, run.require(run.split_file, "edgemb train"))

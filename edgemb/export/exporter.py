@@ -8,10 +8,9 @@ from pathlib import Path
 
 from edgemb.errors import EdgembError
 from edgemb.export import c_sources
-from edgemb.inspect_model import fingerprint
 from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.runtimes import RUNTIMES, unsupported_operators
-from edgemb.tflite import Model, parse_tflite
+from edgemb.tflite import Model, fingerprint, parse_tflite
 
 
 class ExportError(EdgembError):

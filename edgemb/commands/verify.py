@@ -20,13 +20,12 @@ import numpy as np
 
 from edgemb.data.pipeline import int8_input, pixels_numpy
 from edgemb.errors import EdgembError
-from edgemb.inspect_model import fingerprint
 from edgemb.link.client import BoardClient
 from edgemb.link.errors import BoardError, BoardRestarted, LinkError, LinkTimeout, PortError
 from edgemb.reference import TflmReference
 from edgemb.report.compare import compare_outputs, latency_summary
 from edgemb.run import RunFolder
-from edgemb.tflite import BUILTIN_OP_NAMES, read_tflite
+from edgemb.tflite import BUILTIN_OP_NAMES, fingerprint, read_tflite
 from edgemb.verify_notes import board_notes, not_ready_message, runtime_versions
 
 EXIT_OK, EXIT_MISMATCH, EXIT_LINK = 0, 1, 2
@@ -68,7 +67,7 @@ class Samples:
 def select_samples(run: RunFolder, count: int, data: str | None) -> Samples:
     """The run's held-out test images (or a folder's), preprocessed as in training."""
     from edgemb.data.source import load_source
-    from edgemb.train import load_run_data
+    from edgemb.data.split import load_run_data
 
     settings = run.read_settings()
     if data:

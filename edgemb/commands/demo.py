@@ -47,11 +47,11 @@ class StageTimes:
 def demo(run: RunFolder, limit: int = QUICK_LIMIT, epochs: int = QUICK_EPOCHS,
          samples: int = VERIFY_SAMPLES) -> dict:
     """Train, quantize, build for the emulated Cortex-M4, boot it and verify it."""
-    from edgemb.build import build
-    from edgemb.quantize import QuantizeOptions, quantize
+    from edgemb.commands.build import build
+    from edgemb.commands.quantize import QuantizeOptions, quantize
+    from edgemb.commands.train import TrainOptions, train
+    from edgemb.commands.verify import VerifyOptions, verify
     from edgemb.targets.launch import start_board
-    from edgemb.train import TrainOptions, train
-    from edgemb.verify import VerifyOptions, verify
 
     stages = StageTimes()
     metrics = stages.run("train", lambda: train(

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 
 from edgemb import ui
+from edgemb.data.imageset import ImageSet
 from edgemb.data.pipeline import make_dataset
-from edgemb.data.source import ImageSet, load_source
-from edgemb.data.split import Split, load_split, make_split, save_split
+from edgemb.data.source import load_source
+from edgemb.data.split import Split, make_split, save_split
 from edgemb.model import training
 from edgemb.model.builders import build_model
 from edgemb.model.stats import model_stats
@@ -37,13 +38,6 @@ class TrainOptions:
     strategy: str = "default"
     skip_bad: bool = False
     fresh: bool = False
-
-
-def load_run_data(run: RunFolder, settings: RunSettings, skip_bad: bool = False
-                  ) -> tuple[ImageSet, Split]:
-    """The run's dataset and its recorded split (the same images training saw)."""
-    data = load_source(settings.dataset, settings.size, skip_bad=skip_bad)
-    return data, load_split(data, run.require(run.split_file, "edgemb train"))
 
 
 def train(options: TrainOptions, run: RunFolder) -> dict:

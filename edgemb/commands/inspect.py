@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.runtimes import RUNTIMES, unsupported_operators
-from edgemb.tflite import Model, parse_tflite, total_macs
+from edgemb.tflite import Model, fingerprint, parse_tflite, total_macs
 from edgemb.tflite.reader import param_count
 
 
@@ -27,11 +26,6 @@ class ModelSummary:
     arena_minimum: int | None
     arena_recommended: int | None
     unsupported: dict[str, list[str]] = field(default_factory=dict)
-
-
-def fingerprint(model_bytes: bytes) -> str:
-    """SHA-256 of the flatbuffer: the identity a board reports back."""
-    return hashlib.sha256(model_bytes).hexdigest()
 
 
 def tensor_row(tensor) -> dict:

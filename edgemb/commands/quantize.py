@@ -10,12 +10,12 @@ import numpy as np
 import tensorflow as tf
 
 from edgemb.data.pipeline import int8_input, normalize, pixels_numpy
+from edgemb.data.split import load_run_data
 from edgemb.errors import EdgembError
 from edgemb.quiet import native_output_hidden
 from edgemb.reference import TflmReference
 from edgemb.run import RunFolder
 from edgemb.tflite import read_tflite
-from edgemb.train import load_run_data
 
 INPUT_SCALE = 1 / 128  # int8 input = pixel - 128 (see edgemb.data.pipeline)
 
