@@ -1,215 +1,32 @@
-"""Code generator of the native runtime: C code for one int8 .tflite model.
+"""The operators: one `op_<name>` method per TFLite builtin operator, which checks
+what the native runtime supports and adds the operator's constant data (weights,
+biases, requantization parameters) and its kernel call to a _Node.
 
-    code = generate_native("model.tflite")
-    code.write("build/")          # model_native.c, model_native.h
-    code.summary["arena_bytes"]
-
-The generated model_native.c holds the weights as `static const` arrays (re-laid
-out for the kernels), biases with the input offset folded in, per-channel
-requantization multipliers and shifts computed here exactly as TFLite Micro
-computes them at Prepare time, one static activation arena whose offsets come from
-a liveness-based planner, and one invoke entry point calling the kernels of
-firmware/runtime/native (em_nn.h). The graph input is read in place from the
-caller's buffer, so it takes no arena space.
-"""
+To add an operator: write `op_<builtin name in lower case>(self, op, n, name)`
+here, calling a kernel of firmware/runtime/native (em_nn.h) in `n.call`, with
+{in0} {in1} {out} {scratch} where the runner puts the tensors' addresses; set
+`n.reads`, `n.writes` and any scratch, alias, in-place or overlap for the memory
+plan; and add the operator to NATIVE_OPERATORS in edgemb/runtimes.py."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edgemb.errors import EdgembError
-from edgemb.export import planner
-from edgemb.tflite.reader import Model, Operator, Tensor, op_macs, read_tflite
-
-ALIGN = 16
-
-
-class UnsupportedOperatorError(EdgembError):
-    """The model uses an operator or tensor type the native runtime does not implement."""
-
-
-def _unsupported(what: str) -> UnsupportedOperatorError:
-    return UnsupportedOperatorError(
-        f"{what}; the native runtime does not support it. Build with `--runtime tflm` instead."
-    )
-
-
-# ---------------------------------------------------------------------------
-# TFLite's quantization arithmetic, reproduced in Python
-
-
-def quantize_multiplier(d: float) -> tuple[int, int]:
-    """tflite::QuantizeMultiplier: d = q * 2^shift with q a Q0.31 integer."""
-    if d == 0.0:
-        return 0, 0
-    q, shift = math.frexp(d)
-    q_fixed = _round_half_away(q * (1 << 31))
-    assert q_fixed <= (1 << 31)
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    return int(q_fixed), int(shift)
-
-
-def _round_half_away(x: float) -> int:
-    """std::round for doubles."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
-
-
-def _f32(x) -> float:
-    return float(np.float32(x))
-
-
-def activation_range(act: str, out: Tensor) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for an int8 output."""
-    scale = np.float32(out.quantization.scale)
-    zp = out.quantization.zero_point
-
-    def q(v: float) -> int:
-        return zp + _round_half_away(float(np.float32(v) / scale))
-
-    if act in ("NONE", None):
-        return -128, 127
-    if act == "RELU":
-        return max(-128, q(0.0)), 127
-    if act == "RELU6":
-        return max(-128, q(0.0)), min(127, q(6.0))
-    if act == "RELU_N1_TO_1":
-        return max(-128, q(-1.0)), min(127, q(1.0))
-    raise _unsupported(f"fused activation {act}")
-
-
-def compute_padding(stride: int, in_size: int, k: int, out_size: int) -> int:
-    total = max((out_size - 1) * stride + k - in_size, 0)
-    return total // 2
-
-
-def _wrap32(a: np.ndarray) -> np.ndarray:
-    return ((np.asarray(a, dtype=np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
-
-
-EM_FAST_SIGNFIX = 1
-EM_FAST_CLAMP = 2
-_I32 = (1 << 31) - 1
-
-
-def fast_channels(bias_eff, abs_weight_sums, mults, shifts, out_zp: int, lo: int, hi: int):
-    """Per-channel (2 * bias, multiplier, rnd, right shift) rows and the flags of the
-    fast kernels (em_chan_t in em_nn.h), or None when their exactness conditions do not
-    hold for this layer. With inputs in [-128, 127], |acc| <= |bias_eff| + 128 * sum|w|;
-    below 2^30 the doubled accumulator fits int32 and SMMULR(2 acc, m) equals
-    SaturatingRoundingDoublingHighMul(acc, m); the rounding shift plus output offset is
-    (t + [signfix: t >> 31] + rnd) >> e with no int32 overflow checked here."""
-    signfix = lo < out_zp  # otherwise negative ties end clamped at act_min either way
-    rows = []
-    for b, wabs, m, sh in zip(bias_eff, abs_weight_sums, mults, shifts, strict=True):
-        b, m, sh = int(b), int(m), int(sh)
-        bound = abs(b) + 128 * int(wabs)
-        if sh > 0 or m < 0 or 2 * bound > _I32:
-            return None
-        e = -sh
-        if e == 0 and signfix or e > 31:
-            return None
-        t_max = (bound * m >> 31) + 1
-        rnd = (1 << (e - 1) if e else 0) + out_zp * (1 << e)
-        if abs(rnd) > _I32 or t_max + abs(rnd) + 1 > _I32:
-            return None
-        rows.append((2 * b, m, rnd, e))
-    flags = (EM_FAST_SIGNFIX if signfix else 0) | (EM_FAST_CLAMP if lo > -128 or hi < 127 else 0)
-    return rows, flags
-
-
-# ---------------------------------------------------------------------------
-# Overlap rules: how far an operator's output may run into its input's bytes
-# (planner.Overlap: offset(out) - offset(in) <= max_shift). Each follows the exact
-# order of reads and writes of the kernels the generator may pick for the layer;
-# tests/test_native_planner.py replays those orders byte by byte.
-
-NO_LIMIT = 1 << 40  # every input byte is read before the first output byte is written
-
-
-def pointwise_max_shift(pixels: int, in_c: int, out_c: int) -> int:
-    """A 1x1 stride-1 unpadded CONV_2D (em_conv_s8 and em_conv_fast_s8, C and assembly)
-    takes output pixels in pairs: it copies both pixels' inputs (pixel i at bytes
-    [i * in_c, (i + 1) * in_c), read directly or through the gather row) into the
-    scratch column, and only then writes both pixels' out_c outputs; a lone last pixel
-    is read, then written. So after the pair that ends at pixel n (n even, n < pixels)
-    writes bytes up to shift + n * out_c, the bytes still to be read start at
-    n * in_c: shift <= n * (in_c - out_c) for every such n. With out_c <= in_c that
-    is shift <= 2 * (in_c - out_c) (the output may start where the input starts);
-    with out_c > in_c the last such n binds, and an output that ends where the input
-    ends (shift = pixels * (in_c - out_c)) always fits."""
-    ends = range(2, pixels, 2)
-    if not ends:
-        return NO_LIMIT
-    n = ends[0] if out_c <= in_c else ends[-1]
-    return n * (in_c - out_c)
-
-
-def dw_ring_max_shift(in_h: int, in_row: int, out_h: int, out_row: int, stride: int,
-                      pad_h: int) -> int:
-    """em_dwconv3x3_fast_s8 (batch 1) copies each input row once into its three-row
-    ring of pair rows and writes output row oy (bytes [oy, oy + 1) * out_row) only
-    after the ring holds all three of its kernel rows, oy * stride - pad_h + 0..2; rows
-    already in the ring are never read again (stride 1 and 2 build each row once). So
-    writing row oy must leave input rows from y = oy * stride - pad_h + 3 on intact:
-    shift + (oy + 1) * out_row <= y * in_row whenever y < in_h. At stride 1 with
-    padding 1 that is one input row of slack: the output may start where the input
-    starts."""
-    shifts = [(oy * stride - pad_h + 3) * in_row - (oy + 1) * out_row
-              for oy in range(out_h) if oy * stride - pad_h + 3 < in_h]
-    return min(shifts, default=NO_LIMIT)
-
-
-def _chan_array(name: str, rows) -> str:
-    body = ",\n  ".join("{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows)
-    return f"static const em_chan_t {name}[{len(rows)}] = {{\n  {body}\n}};\n"
-
-
-# ---------------------------------------------------------------------------
-# C emission helpers
-
-
-def _c_array(ctype: str, name: str, values, per_line: int = 24, align: int = 4) -> str:
-    vals = [str(int(v)) for v in np.asarray(values).ravel()]
-    if not vals:
-        vals = ["0"]
-    lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
-    body = ",\n  ".join(lines)
-    return (f"static const {ctype} {name}[{len(vals)}] EM_ALIGN({align}) = {{\n  {body}\n}};\n")
-
-
-def _dims(name: str, shape) -> str:
-    n, h, w, c = shape
-    return f"static const em_dims_t {name} = {{{n}, {h}, {w}, {c}}};\n"
-
-
-def _struct(ctype: str, name: str, fields: dict[str, Any]) -> str:
-    def fmt(v):
-        if isinstance(v, (list, tuple)):
-            return "{" + ", ".join(fmt(x) for x in v) + "}"
-        return str(int(v)) if not isinstance(v, str) else v
-
-    body = ", ".join(f".{k} = {fmt(v)}" for k, v in fields.items())
-    return f"static const {ctype} {name} = {{{body}}};\n"
-
-
-def _shape4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    s = tuple(int(d) for d in shape)
-    if len(s) > 4:
-        raise _unsupported(f"a tensor of rank {len(s)}")
-    return (1,) * (4 - len(s)) + s  # type: ignore[return-value]
-
-
-# ---------------------------------------------------------------------------
-# The generator
+from edgemb.export.native.c_text import _c_array, _chan_array, _dims, _shape4, _struct
+from edgemb.export.native.errors import _unsupported
+from edgemb.export.native.memory_plan import dw_ring_max_shift, pointwise_max_shift
+from edgemb.export.native.quant import (
+    _f32,
+    _wrap32,
+    activation_range,
+    compute_padding,
+    fast_channels,
+    quantize_multiplier,
+)
+from edgemb.tflite.reader import Model, Operator, Tensor
 
 
 @dataclass
@@ -228,22 +45,9 @@ class _Node:
     fast: bool = False  # uses a fast kernel (em_conv_fast_s8, em_dwconv3x3_fast_s8)
 
 
-@dataclass
-class NativeCode:
-    c_source: str
-    h_source: str
-    summary: dict[str, Any]
+class OperatorEmitter:
+    """Checks and emits each operator; the runner (runner.py) adds the whole model."""
 
-    def write(self, out_dir: str | Path, stem: str = "model_native") -> tuple[Path, Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        c, h = out / f"{stem}.c", out / f"{stem}.h"
-        c.write_text(self.c_source)
-        h.write_text(self.h_source)
-        return c, h
-
-
-class _Generator:
     def __init__(self, model: Model, fast: bool = True):
         self.m = model
         self.t = model.tensors
@@ -735,141 +539,6 @@ class _Generator:
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
         n.in_place = True
 
-    # -- whole model --------------------------------------------------------
-    def generate(self, prefix: str = "em_native") -> NativeCode:
-        m = self.m
-        if len(m.subgraphs) != 1:
-            raise _unsupported(f"a model with {len(m.subgraphs)} subgraphs")
-        if len(m.inputs) != 1 or len(m.outputs) != 1:
-            raise _unsupported(
-                f"a model with {len(m.inputs)} inputs and {len(m.outputs)} outputs")
-        in_t, out_t = m.input_tensors[0], m.output_tensors[0]
-        for t, role in ((in_t, "input"), (out_t, "output")):
-            if t.dtype != "int8":
-                raise _unsupported(f"a {t.dtype} graph {role} ({t.name!r}; the native runtime "
-                                   "takes int8 in and out: quantize with int8 input and output")
-        ops = self.live_ops()
-        nodes = [self.node(op, k) for k, op in enumerate(ops)]
-        nsteps = len(nodes)
-
-        # storage roots: aliases and in-place outputs share their input's storage
-        root: dict[int, int] = {}
-
-        def find(ti: int) -> int:
-            while root.get(ti, ti) != ti:
-                ti = root[ti]
-            return ti
-
-        for nd in nodes:
-            if nd.alias:
-                root[nd.alias[0]] = find(nd.alias[1])
-        # lifetimes per root
-        first: dict[int, int] = {}
-        last: dict[int, int] = {}
-
-        def touch(ti: int, k: int):
-            r = find(ti)
-            first[r] = min(first.get(r, k), k)
-            last[r] = max(last.get(r, k), k)
-
-        input_root = find(m.inputs[0])
-        for k, nd in enumerate(nodes):
-            for ti in nd.reads + nd.writes:
-                touch(ti, k)
-        touch(m.outputs[0], nsteps)
-        # in-place: an element-wise op may write over its first input when nothing else
-        # reads that input later and it is not the caller's input buffer
-        for k, nd in enumerate(nodes):
-            if not nd.in_place:
-                continue
-            src, dst = find(nd.reads[0]), find(nd.writes[0])
-            if (src != input_root and src != dst and last.get(src) == k
-                    and all(find(r) != src for r in nd.reads[1:])
-                    and self.t[nd.reads[0]].nbytes == self.t[nd.writes[0]].nbytes):
-                root[dst] = src
-                first[src] = min(first[src], first.pop(dst))
-                last[src] = max(last[src], last.pop(dst))
-        # overlaps: an output may run into its input's bytes as its kernel's rule allows
-        # (only where the input dies at that step and is not the caller's buffer)
-        overlaps: dict[int, planner.Overlap] = {}  # by step
-        for k, nd in enumerate(nodes):
-            if nd.overlap is None:
-                continue
-            src, dst = find(nd.reads[0]), find(nd.writes[0])
-            if src != input_root and src != dst and last[src] == k and first[dst] == k:
-                overlaps[k] = planner.Overlap(f"t{dst}", f"t{src}", nd.overlap)
-        buffers = []
-        for r in sorted(first):
-            if r == input_root:
-                continue
-            buffers.append(planner.Buffer(f"t{r}", self.t[r].nbytes, first[r], last[r]))
-        for k, nd in enumerate(nodes):
-            if nd.scratch:
-                buffers.append(planner.Buffer(f"s{k}", nd.scratch, k, k))
-        plan = planner.plan(buffers, ALIGN, list(overlaps.values()))
-        planner.check(buffers, plan, list(overlaps.values()))
-        size = {b.name: b.size for b in buffers}
-        overlapped = {k for k, o in overlaps.items()  # steps whose output shares input bytes
-                      if plan.offsets[o.out] < plan.offsets[o.inp] + size[o.inp]
-                      and plan.offsets[o.inp] < plan.offsets[o.out] + size[o.out]}
-
-        def ptr(ti: int, const: bool) -> str:
-            r = find(ti)
-            if r == input_root:
-                return "in" if const else "(int8_t *)in"
-            return f"(arena + {plan.offsets[f't{r}']})"
-
-        def arena_offset(ti: int) -> int:
-            r = find(ti)
-            return -1 if r == input_root else plan.offsets[f"t{r}"]
-
-        decls, funcs, per_op = [], [], []
-        weights = 0
-        for k, nd in enumerate(nodes):
-            decls.extend(nd.decls)
-            weights += nd.weights_bytes
-            fields = {"out": ptr(nd.writes[0], False),
-                      "scratch": f"(arena + {plan.offsets.get(f's{k}', 0)})"}
-            for j, ti in enumerate(nd.reads):
-                fields[f"in{j}"] = ptr(ti, True)
-            call = nd.call.format(**fields)
-            funcs.append(f"static void op{k}(const int8_t *in) {{\n  (void)in;\n  {call}\n}}\n")
-            out_tensor = self.t[nd.writes[0]]
-            per_op.append({
-                "index": k, "op": nd.op.name, "tflite_index": nd.op.index,
-                "output_tensor": nd.writes[0], "arena_offset": arena_offset(nd.writes[0]),
-                "macs": op_macs(m, nd.op), "output_shape": list(out_tensor.shape),
-                "output_bytes": out_tensor.nbytes, "scratch_bytes": nd.scratch,
-                "weights_bytes": nd.weights_bytes,
-                "aliased": bool(nd.alias) or find(nd.writes[0]) == find(nd.reads[0]),
-                "overlapped": k in overlapped,
-                "fast": nd.fast,
-            })
-        out_ptr = ptr(m.outputs[0], True)
-        codes = ", ".join(str(nd.code) for nd in nodes) or "0"
-        arena = max(plan.arena_bytes, ALIGN)
-        summary = {
-            "arena_bytes": plan.arena_bytes,
-            "weights_bytes": weights,
-            "input_bytes": in_t.nbytes,
-            "output_bytes": out_t.nbytes,
-            "op_count": nsteps,
-            "macs": sum(p["macs"] for p in per_op),
-            "ops": per_op,
-        }
-        header = _HEADER.format(
-            prefix=prefix, PREFIX=prefix.upper(), in_bytes=in_t.nbytes, out_bytes=out_t.nbytes,
-            arena=plan.arena_bytes, ops=nsteps)
-        source = _SOURCE.format(
-            prefix=prefix, PREFIX=prefix.upper(), arena=arena, decls="".join(decls),
-            funcs="".join(funcs), codes=codes, ops=max(nsteps, 1),
-            table=", ".join(f"op{k}" for k in range(nsteps)) or "0",
-            nsteps=nsteps, out_ptr=out_ptr, out_bytes=out_t.nbytes,
-            step_offsets=", ".join(str(p["arena_offset"]) for p in per_op) or "0",
-            step_bytes=", ".join(str(p["output_bytes"]) for p in per_op) or "0",
-            summary_comment=_summary_comment(summary))
-        return NativeCode(c_source=source, h_source=header, summary=summary)
-
 
 class _FilterView:
     """A depthwise filter seen as [out_c, ...] for the multiplier computation."""
@@ -877,130 +546,3 @@ class _FilterView:
     def __init__(self, w: Tensor, oc: int):
         self.quantization = w.quantization
         self.shape = (oc,)
-
-
-def _summary_comment(s: dict) -> str:
-    lines = [f" * arena {s['arena_bytes']} bytes, weights and parameters {s['weights_bytes']} "
-             f"bytes, {s['macs']} MACs"]
-    for p in s["ops"]:
-        lines.append(f" *   op{p['index']:<3} {p['op']:<20} out {p['output_shape']} "
-                     f"macs {p['macs']}")
-    return "\n".join(lines)
-
-
-_HEADER = """\
-/* Generated by edgemb (edgemb/export/native.py). Do not edit. */
-#ifndef {PREFIX}_MODEL_H
-#define {PREFIX}_MODEL_H
-
-#include <stdint.h>
-
-#ifdef __cplusplus
-extern "C" {{
-#endif
-
-#define {PREFIX}_INPUT_BYTES {in_bytes}
-#define {PREFIX}_OUTPUT_BYTES {out_bytes}
-#define {PREFIX}_ARENA_BYTES {arena}
-#define {PREFIX}_OP_COUNT {ops}
-
-/* TFLite BuiltinOperator code of each step of invoke. */
-extern const uint8_t {prefix}_op_codes[];
-
-/* One inference from {in_bytes} int8 input bytes to {out_bytes} output bytes. 0 on success. */
-int {prefix}_invoke(const int8_t *in, int8_t *out);
-
-/* The same, storing now() differences around each step in op_ticks when both are given. */
-int {prefix}_invoke_timed(const int8_t *in, int8_t *out, uint32_t *op_ticks,
-                          uint32_t (*now)(void));
-
-/* The same, calling after_step with each step's output tensor (for tests). */
-int {prefix}_invoke_debug(const int8_t *in, int8_t *out,
-                          void (*after_step)(int step, const int8_t *data, uint32_t bytes));
-
-#ifdef __cplusplus
-}}
-#endif
-
-#endif
-"""
-
-_SOURCE = """\
-/* Generated by edgemb (edgemb/export/native.py). Do not edit.
-{summary_comment}
- */
-#include <string.h>
-
-#include "em_nn.h"
-#include "model_native.h"
-
-#if defined(__GNUC__)
-#define EM_ALIGN(n) __attribute__((aligned(n)))
-#else
-#define EM_ALIGN(n)
-#endif
-
-static int8_t arena[{arena}] EM_ALIGN(16);
-
-{decls}
-{funcs}
-const uint8_t {prefix}_op_codes[{ops}] = {{{codes}}};
-
-typedef void (*em_step_t)(const int8_t *in);
-static const em_step_t steps[{ops}] = {{{table}}};
-
-int {prefix}_invoke_timed(const int8_t *in, int8_t *out, uint32_t *op_ticks,
-                          uint32_t (*now)(void)) {{
-  const int timed = op_ticks != 0 && now != 0;
-  uint32_t t0 = timed ? now() : 0u;
-  for (int i = 0; i < {nsteps}; ++i) {{
-    steps[i](in);
-    if (timed) {{
-      const uint32_t t1 = now();
-      op_ticks[i] = t1 - t0;
-      t0 = t1;
-    }}
-  }}
-  memcpy(out, {out_ptr}, {out_bytes});
-  return 0;
-}}
-
-int {prefix}_invoke(const int8_t *in, int8_t *out) {{
-  return {prefix}_invoke_timed(in, out, 0, 0);
-}}
-
-/* Where each step leaves its output (-1: the caller's input buffer), for tests. */
-static const int32_t step_offsets[{ops}] = {{{step_offsets}}};
-static const uint32_t step_bytes[{ops}] = {{{step_bytes}}};
-
-int {prefix}_invoke_debug(const int8_t *in, int8_t *out,
-                          void (*after_step)(int step, const int8_t *data, uint32_t bytes)) {{
-  for (int i = 0; i < {nsteps}; ++i) {{
-    steps[i](in);
-    after_step(i, step_offsets[i] < 0 ? in : arena + step_offsets[i], step_bytes[i]);
-  }}
-  memcpy(out, {out_ptr}, {out_bytes});
-  return 0;
-}}
-"""
-
-
-def generate_native(model: Model | str | Path | bytes, prefix: str = "em_native",
-                    fast: bool = True) -> NativeCode:
-    """C code for one model; raises UnsupportedOperatorError for what it cannot run.
-    fast=False keeps every layer on the general kernels (for tests and comparisons)."""
-    if not isinstance(model, Model):
-        model = read_tflite(model)
-    return _Generator(model, fast=fast).generate(prefix)
-
-
-def native_summary(model: Model | str | Path | bytes) -> dict[str, Any]:
-    """arena_bytes, weights_bytes and the per-operator list of the generated code."""
-    return generate_native(model).summary
-
-
-def write_native(model: Model | str | Path | bytes, out_dir: str | Path) -> dict[str, Any]:
-    """Writes model_native.c and model_native.h into out_dir; returns the summary."""
-    code = generate_native(model)
-    code.write(out_dir)
-    return code.summary
