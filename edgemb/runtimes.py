@@ -10,6 +10,7 @@ TFLM_REGISTRATIONS = {
     "CONV_2D": "AddConv2D",
     "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
     "DEQUANTIZE": "AddDequantize",
+    "EXPAND_DIMS": "AddExpandDims",
     "FULLY_CONNECTED": "AddFullyConnected",
     "HARD_SWISH": "AddHardSwish",
     "LOGISTIC": "AddLogistic",
@@ -17,6 +18,7 @@ TFLM_REGISTRATIONS = {
     "MEAN": "AddMean",
     "MUL": "AddMul",
     "PAD": "AddPad",
+    "PADV2": "AddPadV2",
     "QUANTIZE": "AddQuantize",
     "RELU": "AddRelu",
     "RELU6": "AddRelu6",
@@ -30,8 +32,9 @@ TFLM_REGISTRATIONS = {
 
 # Operators edgemb's ahead-of-time runtime generates code for.
 NATIVE_OPERATORS = frozenset({
-    "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED",
-    "MAX_POOL_2D", "MEAN", "MUL", "PAD", "QUANTIZE", "RESHAPE", "SOFTMAX",
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
+    "EXPAND_DIMS", "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PAD", "PADV2",
+    "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE",
 })
 
 RUNTIMES = {"tflm": frozenset(TFLM_REGISTRATIONS), "native": NATIVE_OPERATORS}

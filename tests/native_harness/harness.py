@@ -69,8 +69,17 @@ def build_host(model: bytes, workdir: Path, sanitize: bool = False,
     return exe
 
 
+def _tensor_data(inputs) -> np.ndarray:
+    """Inputs as given when they are int8, uint8 or float32 tensors, else as int8."""
+    data = np.ascontiguousarray(inputs)
+    if data.dtype not in (np.int8, np.uint8, np.float32):
+        data = data.astype(np.int8)
+    return data
+
+
 def run_host(exe: Path, inputs: np.ndarray, out_bytes: int | None = None) -> np.ndarray:
-    data = np.ascontiguousarray(inputs, dtype=np.int8)
+    """The harness's output bytes (all outputs back to back) per input, as int8."""
+    data = _tensor_data(inputs)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="halt_on_error=1")
     r = subprocess.run([str(exe)], input=data.tobytes(), capture_output=True, env=env,
                        timeout=600)
@@ -116,12 +125,19 @@ def tflm_interpreter(model: bytes, arena_size: int | None = None):
 
 
 def run_tflm(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    """TFLite Micro's output bytes (all outputs back to back) per input, as int8: for an
+    int8 model, its int8 outputs."""
+    from edgemb.tflite import read_tflite
+
     interp = tflm_interpreter(model)
+    n_outputs = len(read_tflite(model).outputs)
     outs = []
-    for x in np.asarray(inputs, dtype=np.int8):
+    for x in _tensor_data(inputs):
         interp.set_input(x[None, ...], 0)
         interp.invoke()
-        outs.append(np.array(interp.get_output(0)).reshape(-1))
+        blob = b"".join(np.ascontiguousarray(interp.get_output(i)).tobytes()
+                        for i in range(n_outputs))
+        outs.append(np.frombuffer(blob, np.int8))
     return np.stack(outs)
 
 

@@ -32,7 +32,7 @@ def _key(recipe: dict) -> str:
 
 
 def convert_int8(model, input_shape, seed: int = 0, samples: int = 16, low=-1.0, high=1.0,
-                 structured: bool = False) -> bytes:
+                 structured: bool = False, io=("int8", "int8")) -> bytes:
     """Full int8 conversion with a random representative dataset (i.i.d. uniform noise,
     or smooth images in [-1, 1) as the design's (pixel - 128) / 128 convention gives)."""
     import tensorflow as tf
@@ -53,8 +53,9 @@ def convert_int8(model, input_shape, seed: int = 0, samples: int = 16, low=-1.0,
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    # int8 edges by default; uint8 or float32 ones add QUANTIZE / DEQUANTIZE operators
+    conv.inference_input_type = getattr(tf, io[0])
+    conv.inference_output_type = getattr(tf, io[1])
     return conv.convert()
 
 
@@ -101,13 +102,22 @@ def build_keras(recipe: dict):
         _randomize_bn(m, seed)
         return m
     inp = keras.Input(shape=shape)
-    x = inp
-    for layer in recipe["layers"]:
+    x = _stack(keras, recipe["layers"], inp)
+    if "heads" in recipe:  # several outputs, each a stack of layers after the trunk
+        return keras.Model(inp, [_stack(keras, head, x) for head in recipe["heads"]])
+    return keras.Model(inp, x)
+
+
+def _stack(keras, layers, x):
+    for layer in layers:
         if layer["type"] == "add_branch":
             x = _add_branch(keras, layer, x)
+        elif layer["type"] == "concat_branch":  # x beside a 1x1 convolution of x
+            y = keras.layers.Conv2D(layer.get("filters", 2), 1, padding="same")(x)
+            x = keras.layers.Concatenate()([x, y])
         else:
             x = _layer(keras, layer)(x)
-    return keras.Model(inp, x)
+    return x
 
 
 def _add_branch(keras, spec, x):
@@ -150,6 +160,10 @@ def _layer(keras, spec):
         return keras.layers.Reshape(tuple(spec["shape"]))
     if t == "softmax":
         return keras.layers.Softmax()
+    if t == "sigmoid":
+        return keras.layers.Activation("sigmoid")
+    if t == "upsample":
+        return keras.layers.UpSampling2D(spec.get("size", 2))
     if t == "relu":
         return keras.layers.ReLU(max_value=spec.get("max_value"))
     if t == "pad":
@@ -169,7 +183,7 @@ def tflite_model(recipe: dict) -> bytes:
     low, high = recipe.get("range", (-1.0, 1.0))
     data = convert_int8(model, shape, seed=recipe.get("seed", 0), low=low, high=high,
                         structured=recipe.get("rep") == "structured",
-                        samples=recipe.get("samples", 16))
+                        samples=recipe.get("samples", 16), io=tuple(recipe.get("io", ("int8",) * 2)))
     tmp = path.with_suffix(".part")
     tmp.write_bytes(data)
     tmp.replace(path)

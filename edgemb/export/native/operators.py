@@ -526,18 +526,98 @@ class OperatorEmitter:
 
     op_padv2 = op_pad
 
+    def quantized(self, ti: int, role: str, op: Operator, dtypes=("int8",)) -> Tensor:
+        """A quantized tensor of one of dtypes (the graph's edges may be uint8)."""
+        t = self.t[ti]
+        if t.dtype not in dtypes or t.quantization is None:
+            raise _unsupported(f"operator {op.name} (#{op.index}) with a {t.dtype} {role} "
+                               f"tensor {t.name!r}")
+        return t
+
     def op_quantize(self, op: Operator, n: _Node, name: str):
-        inp = self.int8(op.inputs[0], "input", op)
-        out = self.int8(op.outputs[0], "output", op)
+        """int8 -> int8 inside a graph; uint8 <-> int8 and float32 -> int8 at its edges."""
+        src = self.t[op.inputs[0]]
+        n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
+        if src.dtype == "float32":
+            out = self.int8(op.outputs[0], "output", op)
+            q = out.quantization
+            n.call = (f"em_quantize_f32_s8({_c_float(q.scale)}, {q.zero_point}, {src.size}, "
+                      "{in0}, {out});")
+            return
+        inp = self.quantized(op.inputs[0], "input", op, ("int8", "uint8"))
+        out = self.quantized(op.outputs[0], "output", op, ("int8", "uint8"))
         mult, shift = quantize_multiplier(_f32(inp.quantization.scale) /
                                           _f32(out.quantization.scale))
         n.decls.append(_struct("em_requantize_params_t", f"{name}_p", {
             "input_zero_point": inp.quantization.zero_point,
             "output_zero_point": out.quantization.zero_point,
             "multiplier": mult, "shift": shift}))
-        n.call = f"em_requantize_s8(&{name}_p, {inp.size}, {{in0}}, {{out}});"
+        kernel = {("int8", "int8"): "em_requantize_s8", ("uint8", "int8"): "em_requantize_u8_s8",
+                  ("int8", "uint8"): "em_requantize_s8_u8"}.get((inp.dtype, out.dtype))
+        if kernel is None:
+            raise _unsupported(f"QUANTIZE (#{op.index}) from {inp.dtype} to {out.dtype}")
+        in_cast = "(const uint8_t *)" if inp.dtype == "uint8" else ""
+        out_cast = "(uint8_t *)" if out.dtype == "uint8" else ""
+        n.call = f"{kernel}(&{name}_p, {inp.size}, {in_cast}{{in0}}, {out_cast}{{out}});"
+        n.in_place = True
+
+    def op_dequantize(self, op: Operator, n: _Node, name: str):
+        """int8 -> float32, at a graph's output."""
+        inp = self.int8(op.inputs[0], "input", op)
+        if self.t[op.outputs[0]].dtype != "float32":
+            raise _unsupported(f"DEQUANTIZE (#{op.index}) to {self.t[op.outputs[0]].dtype}")
+        q = inp.quantization
+        n.call = (f"em_dequantize_s8_f32({_c_float(q.scale)}, {q.zero_point}, {inp.size}, "
+                  "{in0}, {out});")
+        n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
+
+    def op_logistic(self, op: Operator, n: _Node, name: str):
+        inp = self.int8(op.inputs[0], "input", op)
+        out = self.int8(op.outputs[0], "output", op)
+        if out.quantization.zero_point != -128 or out.quantization.scale != np.float32(1 / 256):
+            raise _unsupported(f"LOGISTIC (#{op.index}) with output quantization other than "
+                               "1/256, -128")
+        integer_bits = 4  # TFLite Micro's kInputIntegerBits for int8
+        mult, left_shift = quantize_multiplier(_f32(inp.quantization.scale) *
+                                               (1 << (31 - integer_bits)))
+        radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits))
+                            / (1 << left_shift)) if left_shift >= 0 else (1 << 31) - 1
+        n.decls.append(_struct("em_logistic_params_t", f"{name}_p", {
+            "input_zero_point": inp.quantization.zero_point, "input_range_radius": radius,
+            "input_multiplier": mult, "input_left_shift": left_shift}))
+        n.call = f"em_logistic_s8(&{name}_p, {inp.size}, {{in0}}, {{out}});"
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
         n.in_place = True
+
+    def op_concatenation(self, op: Operator, n: _Node, name: str):
+        out = self.int8(op.outputs[0], "output", op)
+        if op.options.get("fused_activation_function", "NONE") not in ("NONE", None):
+            raise _unsupported(f"CONCATENATION (#{op.index}) with a fused activation")
+        axis = op.options.get("axis", 0) % len(out.shape)
+        outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+        chunks = []
+        for ti in op.inputs:
+            t = self.int8(ti, "input", op)
+            if (_f32(t.quantization.scale) != _f32(out.quantization.scale)
+                    or t.quantization.zero_point != out.quantization.zero_point):
+                raise _unsupported(f"CONCATENATION (#{op.index}) of inputs quantized unlike its "
+                                   "output")
+            if t.data is not None:
+                raise _unsupported(f"CONCATENATION (#{op.index}) with a constant input")
+            chunks.append(t.size // outer)
+        k = len(op.inputs)
+        n.decls.append(f"static const int32_t {name}_chunk[{k}] = "
+                       f"{{{', '.join(map(str, chunks))}}};\n")
+        ins = ", ".join(f"{{in{j}}}" for j in range(k))
+        # doubled braces: the runner fills {in0} {out} ... with str.format
+        n.call = (f"{{{{ const int8_t *const ins[{k}] = {{{{{ins}}}}}; "
+                  f"em_concat_s8({outer}, {k}, {name}_chunk, ins, {{out}}); }}}}")
+        n.reads, n.writes = list(op.inputs), [op.outputs[0]]
+
+
+def _c_float(x) -> str:
+    """A float32 as an exact C99 hexadecimal literal."""
+    return f"{float(np.float32(x)).hex()}f"
 
 
 class _FilterView:

@@ -39,14 +39,15 @@ class _Generator(OperatorEmitter):
         m = self.m
         if len(m.subgraphs) != 1:
             raise _unsupported(f"a model with {len(m.subgraphs)} subgraphs")
-        if len(m.inputs) != 1 or len(m.outputs) != 1:
-            raise _unsupported(
-                f"a model with {len(m.inputs)} inputs and {len(m.outputs)} outputs")
-        in_t, out_t = m.input_tensors[0], m.output_tensors[0]
-        for t, role in ((in_t, "input"), (out_t, "output")):
-            if t.dtype != "int8":
-                raise _unsupported(f"a {t.dtype} graph {role} ({t.name!r}; the native runtime "
-                                   "takes int8 in and out: quantize with int8 input and output")
+        if len(m.inputs) != 1:
+            raise _unsupported(f"a model with {len(m.inputs)} inputs")
+        in_t = m.input_tensors[0]
+        # uint8 and float32 edges are converted by the graph's own QUANTIZE / DEQUANTIZE;
+        # any other operator that meets them refuses them by name
+        for t, role in [(in_t, "input")] + [(t, "output") for t in m.output_tensors]:
+            if t.dtype not in ("int8", "uint8", "float32"):
+                raise _unsupported(f"a {t.dtype} graph {role} ({t.name!r})")
+        out_bytes = sum(t.nbytes for t in m.output_tensors)
         ops = self.live_ops()
         nodes = [self.node(op, k) for k, op in enumerate(ops)]
         nsteps = len(nodes)
@@ -75,7 +76,8 @@ class _Generator(OperatorEmitter):
         for k, nd in enumerate(nodes):
             for ti in nd.reads + nd.writes:
                 touch(ti, k)
-        touch(m.outputs[0], nsteps)
+        for ti in m.outputs:
+            touch(ti, nsteps)
         # in-place: an element-wise op may write over its first input when nothing else
         # reads that input later and it is not the caller's input buffer
         for k, nd in enumerate(nodes):
@@ -144,26 +146,30 @@ class _Generator(OperatorEmitter):
                 "overlapped": k in overlapped,
                 "fast": nd.fast,
             })
-        out_ptr = ptr(m.outputs[0], True)
+        copies, offset = [], 0  # several outputs go back to back, in the model's order
+        for ti in m.outputs:
+            copies.append(f"memcpy(out + {offset}, {ptr(ti, True)}, {self.t[ti].nbytes});")
+            offset += self.t[ti].nbytes
+        copy_out = "\n  ".join(copies)
         codes = ", ".join(str(nd.code) for nd in nodes) or "0"
         arena = max(plan.arena_bytes, ALIGN)
         summary = {
             "arena_bytes": plan.arena_bytes,
             "weights_bytes": weights,
             "input_bytes": in_t.nbytes,
-            "output_bytes": out_t.nbytes,
+            "output_bytes": out_bytes,
             "op_count": nsteps,
             "macs": sum(p["macs"] for p in per_op),
             "ops": per_op,
         }
         header = _HEADER.format(
-            prefix=prefix, PREFIX=prefix.upper(), in_bytes=in_t.nbytes, out_bytes=out_t.nbytes,
+            prefix=prefix, PREFIX=prefix.upper(), in_bytes=in_t.nbytes, out_bytes=out_bytes,
             arena=plan.arena_bytes, ops=nsteps)
         source = _SOURCE.format(
             prefix=prefix, PREFIX=prefix.upper(), arena=arena, decls="".join(decls),
             funcs="".join(funcs), codes=codes, ops=max(nsteps, 1),
             table=", ".join(f"op{k}" for k in range(nsteps)) or "0",
-            nsteps=nsteps, out_ptr=out_ptr, out_bytes=out_t.nbytes,
+            nsteps=nsteps, copy_out=copy_out,
             step_offsets=", ".join(str(p["arena_offset"]) for p in per_op) or "0",
             step_bytes=", ".join(str(p["output_bytes"]) for p in per_op) or "0",
             summary_comment=_summary_comment(summary))
@@ -198,7 +204,8 @@ extern "C" {{
 /* TFLite BuiltinOperator code of each step of invoke. */
 extern const uint8_t {prefix}_op_codes[];
 
-/* One inference from {in_bytes} int8 input bytes to {out_bytes} output bytes. 0 on success. */
+/* One inference from the {in_bytes} input bytes to the {out_bytes} output bytes (several
+ * outputs back to back, in the model's order). 0 on success. */
 int {prefix}_invoke(const int8_t *in, int8_t *out);
 
 /* The same, storing now() differences around each step in op_ticks when both are given. */
@@ -252,7 +259,7 @@ int {prefix}_invoke_timed(const int8_t *in, int8_t *out, uint32_t *op_ticks,
       t0 = t1;
     }}
   }}
-  memcpy(out, {out_ptr}, {out_bytes});
+  {copy_out}
   return 0;
 }}
 
@@ -270,7 +277,7 @@ int {prefix}_invoke_debug(const int8_t *in, int8_t *out,
     steps[i](in);
     after_step(i, step_offsets[i] < 0 ? in : arena + step_offsets[i], step_bytes[i]);
   }}
-  memcpy(out, {out_ptr}, {out_bytes});
+  {copy_out}
   return 0;
 }}
 """

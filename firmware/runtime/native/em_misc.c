@@ -1,5 +1,7 @@
 /* Pooling, MEAN, SOFTMAX, ADD, MUL, PAD and requantization, int8, with the integer
  * semantics of TFLite Micro's reference kernels. */
+#include <string.h>
+
 #include "em_nn.h"
 #include "em_nn_support.h"
 
@@ -118,22 +120,25 @@ static int32_t em_exp_quarter(int32_t a) {
   return em_wrap_add(constant_term, em_srdhm(constant_term, em_wrap_add(x, t)));
 }
 
-/* exp(a) for a <= 0 in Q5.26, result Q0.31. */
-static int32_t em_exp_on_negative_values_q5(int32_t a) {
-  enum { kFractionalBits = 26 };
-  const int32_t one_quarter = 1 << (kFractionalBits - 2);
+/* exp(a) for a <= 0 with integer_bits (4 or 5) integer bits, result Q0.31: gemmlowp's
+ * barrel shifter over the bits of -a above one quarter. */
+static int32_t em_exp_on_negative_values(int32_t a, int integer_bits) {
+  const int fractional_bits = 31 - integer_bits;
+  const int32_t one_quarter = 1 << (fractional_bits - 2);
   const int32_t mask = one_quarter - 1;
   const int32_t a_mod_quarter_minus_one_quarter = (a & mask) - one_quarter;
-  int32_t result = em_exp_quarter(em_sat_shl(a_mod_quarter_minus_one_quarter, 5));
+  int32_t result = em_exp_quarter(em_sat_shl(a_mod_quarter_minus_one_quarter, integer_bits));
   const int32_t remainder = a_mod_quarter_minus_one_quarter - a;
   static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308,
                                          39332535,   720401,     242};
-  for (int i = 0; i < 7; ++i) {
-    const int shift_amount = kFractionalBits - 2 + i;
+  for (int i = 0; i < integer_bits + 2; ++i) {  /* exponents -2 .. integer_bits - 1 */
+    const int shift_amount = fractional_bits - 2 + i;
     if (remainder & (int32_t)(1u << shift_amount)) result = em_srdhm(result, multipliers[i]);
   }
   return a == 0 ? INT32_MAX : result;
 }
+
+static int32_t em_exp_on_negative_values_q5(int32_t a) { return em_exp_on_negative_values(a, 5); }
 
 static int32_t em_rounding_half_sum(int32_t a, int32_t b) {
   const int64_t sum = (int64_t)a + (int64_t)b;
@@ -290,5 +295,95 @@ void em_requantize_s8(const em_requantize_params_t *p, int32_t size, const int8_
     const int32_t v = em_mbqm(in[i] - p->input_zero_point, p->multiplier, p->shift) +
                       p->output_zero_point;
     out[i] = (int8_t)em_clamp(v, -128, 127);
+  }
+}
+
+/* ---- QUANTIZE / DEQUANTIZE at the graph's edges --------------------------- */
+
+void em_requantize_u8_s8(const em_requantize_params_t *p, int32_t size, const uint8_t *in,
+                         int8_t *out) {
+  for (int32_t i = 0; i < size; ++i) {
+    const int32_t v = em_mbqm((int32_t)in[i] - p->input_zero_point, p->multiplier, p->shift) +
+                      p->output_zero_point;
+    out[i] = (int8_t)em_clamp(v, -128, 127);
+  }
+}
+
+void em_requantize_s8_u8(const em_requantize_params_t *p, int32_t size, const int8_t *in,
+                         uint8_t *out) {
+  for (int32_t i = 0; i < size; ++i) {
+    const int32_t v = em_mbqm(in[i] - p->input_zero_point, p->multiplier, p->shift) +
+                      p->output_zero_point;
+    out[i] = (uint8_t)em_clamp(v, 0, 255);
+  }
+}
+
+/* std::round for floats, without libm: |x| >= 2^23 is already whole, and below that
+ * the difference from the truncated value is exact. */
+static float em_round_half_away(float x) {
+  if (!(x > -8388608.0f && x < 8388608.0f)) return x;
+  const float t = (float)(int32_t)x;
+  const float d = x - t;
+  return d >= 0.5f ? t + 1.0f : d <= -0.5f ? t - 1.0f : t;
+}
+
+void em_quantize_f32_s8(float scale, int32_t zero_point, int32_t size, const void *in,
+                        int8_t *out) {
+  const unsigned char *bytes = (const unsigned char *)in;
+  for (int32_t i = 0; i < size; ++i) {
+    float x;
+    memcpy(&x, bytes + 4 * i, sizeof x);
+    float q = em_round_half_away(x / scale);
+    /* Saturate before converting: far out of range (and NaN) must not overflow int32. */
+    q = q > 1e6f ? 1e6f : q < -1e6f ? -1e6f : q != q ? 0.0f : q;
+    out[i] = (int8_t)em_clamp((int32_t)q + zero_point, -128, 127);
+  }
+}
+
+void em_dequantize_s8_f32(float scale, int32_t zero_point, int32_t size, const int8_t *in,
+                          void *out) {
+  unsigned char *bytes = (unsigned char *)out;
+  for (int32_t i = 0; i < size; ++i) {
+    /* |x - zero point| < 2^9 and scale has 24 significant bits: the product is exact in
+     * double, so one float rounding gives TFLite Micro's (float)(double scale * int). */
+    const float y = scale * (float)(in[i] - zero_point);
+    memcpy(bytes + 4 * i, &y, sizeof y);
+  }
+}
+
+/* ---- LOGISTIC --------------------------------------------------------------- */
+
+/* logistic(a), a in Q4.27, result Q0.31 (gemmlowp::logistic). */
+static int32_t em_logistic_q4(int32_t a) {
+  if (a == 0) return 1 << 30;
+  const int32_t abs_a = a > 0 ? a : -a;
+  const int32_t positive = em_one_over_one_plus_x(em_exp_on_negative_values(-abs_a, 4));
+  return a > 0 ? positive : INT32_MAX - positive;
+}
+
+void em_logistic_s8(const em_logistic_params_t *p, int32_t size, const int8_t *in, int8_t *out) {
+  for (int32_t i = 0; i < size; ++i) {
+    const int32_t x = in[i] - p->input_zero_point;
+    if (x <= -p->input_range_radius) {
+      out[i] = -128;
+    } else if (x >= p->input_range_radius) {
+      out[i] = 127;
+    } else {
+      const int32_t q4 = em_mbqm(x, p->input_multiplier, p->input_left_shift);
+      const int32_t q23 = em_rdbpot(em_logistic_q4(q4), 23) - 128;
+      out[i] = (int8_t)em_clamp(q23, -128, 127);
+    }
+  }
+}
+
+/* ---- CONCATENATION ---------------------------------------------------------- */
+
+void em_concat_s8(int32_t outer, int32_t inputs, const int32_t *chunk,
+                  const int8_t *const *in, int8_t *out) {
+  for (int32_t o = 0; o < outer; ++o) {
+    for (int32_t i = 0; i < inputs; ++i) {
+      memcpy(out, in[i] + (size_t)o * (size_t)chunk[i], (size_t)chunk[i]);
+      out += chunk[i];
+    }
   }
 }

@@ -209,6 +209,35 @@ typedef struct {
 void em_requantize_s8(const em_requantize_params_t *p, int32_t size, const int8_t *in,
                       int8_t *out);
 
+/* QUANTIZE at a graph's edges: uint8 -> int8 and int8 -> uint8 (the same requantization,
+ * other clamps), and float32 -> int8 (round(x / scale) + zero point, as TFLite Micro's
+ * AffineQuantize). Float tensors are read and written through memcpy: the caller's
+ * buffers need no float alignment. */
+void em_requantize_u8_s8(const em_requantize_params_t *p, int32_t size, const uint8_t *in,
+                         int8_t *out);
+void em_requantize_s8_u8(const em_requantize_params_t *p, int32_t size, const int8_t *in,
+                         uint8_t *out);
+void em_quantize_f32_s8(float scale, int32_t zero_point, int32_t size, const void *in,
+                        int8_t *out);
+
+/* DEQUANTIZE int8 -> float32: scale * (x - zero point), rounded once to float. */
+void em_dequantize_s8_f32(float scale, int32_t zero_point, int32_t size, const int8_t *in,
+                          void *out);
+
+/* LOGISTIC int8 (output scale 1/256, zero point -128), gemmlowp fixed point with four
+ * integer bits, as TFLite Micro's reference_integer_ops::Logistic. */
+typedef struct {
+  int32_t input_zero_point, input_range_radius;
+  int32_t input_multiplier, input_left_shift;
+} em_logistic_params_t;
+
+void em_logistic_s8(const em_logistic_params_t *p, int32_t size, const int8_t *in, int8_t *out);
+
+/* CONCATENATION of tensors with one quantization: for each of `outer` slices, each
+ * input's `chunk[i]` bytes in turn. */
+void em_concat_s8(int32_t outer, int32_t inputs, const int32_t *chunk,
+                  const int8_t *const *in, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
