@@ -26,6 +26,33 @@ run_option = click.option("--run", "run_dir", default=str(DEFAULT_RUN_DIR), show
                           type=click.Path(file_okay=False), help="The run folder.")
 
 
+def model_options(command):
+    """--model FILE [--labels FILE] [--out DIR]: a model from elsewhere instead of --run."""
+    command = click.option(
+        "--out", "model_dir", type=click.Path(file_okay=False), default=None,
+        help="With --model: the model's folder for exports, builds and reports "
+             "(default: ./edgemb-<model name>).")(command)
+    command = click.option(
+        "--labels", "labels_file", type=click.Path(exists=True, dir_okay=False), default=None,
+        help="With --model: class names, one per line (default: the model's metadata, "
+             "else class 0 .. N-1).")(command)
+    return click.option(
+        "--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
+        help="Any int8 .tflite model instead of the run's.")(command)
+
+
+def model_source(run_dir, model_path, labels_file, model_dir, runtime=None):
+    """The run folder, or the folder of a model from elsewhere (edgemb.model_folder),
+    checked for `runtime` when one is given."""
+    if model_path is None:
+        if labels_file or model_dir:
+            raise click.UsageError("--labels and --out go with --model FILE")
+        return RunFolder(run_dir)
+    from edgemb.model_folder import ModelFolder
+
+    return ModelFolder(model_path, model_dir, labels_file).prepare(runtime)
+
+
 def reports_errors(command):
     """Turns an EdgembError into its message and exit code, with no traceback."""
     @functools.wraps(command)
@@ -215,6 +242,7 @@ LOCAL_TARGET_CHOICE = click.Choice(["mps2-an386", "riscv32-virt", "host"])
 
 @main.command("build")
 @run_option
+@model_options
 @click.option("--target", type=TARGET_CHOICE, default="mps2-an386", show_default=True)
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default=None,
               help="Default: tflm on ESP32 chips (ESP-NN kernels), native elsewhere.")
@@ -231,16 +259,17 @@ LOCAL_TARGET_CHOICE = click.Choice(["mps2-an386", "riscv32-virt", "host"])
               help="ESP32 chips, --serial uart0: UART0's baud rate. Default: the project's "
                    "last choice, else 921600.")
 @reports_errors
-def build_command(run_dir, target, runtime, tflm_dir, tflm_third_party, serial, baud) -> None:
-    """Export the run's model and build firmware for a target.
+def build_command(run_dir, model_path, labels_file, model_dir, target, runtime, tflm_dir,
+                  tflm_third_party, serial, baud) -> None:
+    """Export the run's model (or --model FILE) and build firmware for a target.
 
     Without ESP-IDF an ESP32 build writes the project, prints the commands that
     finish it and exits with code 3."""
     from edgemb.commands.build import build
 
     runtime = runtime or ("tflm" if target.startswith("esp32") else "native")
-    result = build(RunFolder(run_dir), target, runtime, tflm_dir, tflm_third_party,
-                   serial, baud)
+    result = build(model_source(run_dir, model_path, labels_file, model_dir, runtime), target,
+                   runtime, tflm_dir, tflm_third_party, serial, baud)
     ui.info(sizes_table(result))
     ui.info(f"firmware: {result.artifact}")
 
@@ -279,6 +308,7 @@ def flash_command(run_dir, target, port, baud, runtime) -> None:
 
 @main.command()
 @run_option
+@model_options
 @click.option("--target", type=LOCAL_TARGET_CHOICE, default="mps2-an386", show_default=True)
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native",
               show_default=True)
@@ -287,17 +317,18 @@ def flash_command(run_dir, target, port, baud, runtime) -> None:
 @click.option("--icount", is_flag=True,
               help="QEMU -icount shift=0: deterministic timing in instruction counts.")
 @reports_errors
-def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
+def emulate(run_dir, model_path, labels_file, model_dir, target, runtime, tcp_port,
+            icount) -> None:
     """Boot the built firmware on this machine and serve its serial port."""
     import time
 
     from edgemb.commands.build import built_artifact
     from edgemb.targets.launch import instructions_per_tick, start_board
 
-    run = RunFolder(run_dir)
+    run = model_source(run_dir, model_path, labels_file, model_dir)
     board = start_board(target, built_artifact(run, target, runtime), tcp_port, icount)
     ui.info(f"{target} is running; serial port: [bold]{board.port}[/bold]")
-    ui.info(f"verify it with: edgemb verify --run {run.path} --port {board.port}")
+    ui.info(f"verify it with: edgemb verify {run.describe()} --port {board.port}")
     if icount:
         ui.info(f"timing is in emulator ticks: one tick = {instructions_per_tick(target)} guest "
                 "instructions (not CPU cycles)")
@@ -314,6 +345,7 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
 
 @main.command("verify")
 @run_option
+@model_options
 @click.option("--port", "ports", multiple=True,
               help="Serial device or pyserial URL (socket://, rfc2217://); repeat for a farm.")
 @click.option("--emulate", is_flag=True, help="Start the built board here (QEMU or host).")
@@ -325,7 +357,19 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
               help="The board runs in QEMU under -icount shift=0 (--emulate --icount, or "
                    "edgemb emulate --icount): report its ticks as instructions.")
 @click.option("--samples", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--data", default=None, help="Verify on a folder's images instead of the test split.")
+@click.option("--data", default=None,
+              help="Verify on a folder's images instead of the test split (with --model: "
+                   "DIR/<class>/* for accuracy, or a flat folder).")
+@click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A .npy / .npz of input tensors (floats are quantized).")
+@click.option("--random", "random_count", type=click.IntRange(1), default=None,
+              help="N seeded random input tensors: bit-exactness without accuracy (the "
+                   "default for --model without --data or --inputs, N = --samples).")
+@click.option("--seed", type=int, default=0, show_default=True, help="For --random.")
+@click.option("--pixels", type=click.Choice(["auto", "0..1", "-1..1", "0..255", "-128..127"]),
+              default="auto", show_default=True,
+              help="With --model --data: the real range pixels map to before the input's "
+                   "quantization (auto: the range its int8 values can represent).")
 @click.option("--baud", type=int, default=None,
               help="Default: the baud rate of the run's newest ESP32 build over UART0, "
                    "else 921600 (USB-Serial-JTAG and emulated ports ignore it).")
@@ -338,20 +382,24 @@ def emulate(run_dir, target, runtime, tcp_port, icount) -> None:
 @click.option("--bench", type=click.IntRange(0, 65535), default=10, show_default=True,
               help="On-board repeat count, to time compute apart from the link.")
 @reports_errors
-def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, data, baud, reset,
+def verify_command(run_dir, model_path, labels_file, model_dir, ports, emulate, target, runtime,
+                   icount, samples, data, inputs_file, random_count, seed, pixels, baud, reset,
                    report_dir, resume, tolerance, bench) -> None:
     """Compare a board's predictions with TFLite Micro on the host, and time them."""
     from pathlib import Path
 
     from edgemb.commands.verify import VerifyOptions, verify
 
-    run = RunFolder(run_dir)
     if not ports and not emulate:
         raise click.UsageError("give --port PORT (or --emulate to start a board here)")
+    if sum(x is not None for x in (data, inputs_file, random_count)) > 1:
+        raise click.UsageError("give one of --data, --inputs and --random")
+    run = model_source(run_dir, model_path, labels_file, model_dir)
     baud = baud or verify_baud(run)
     options = VerifyOptions(list(ports), samples, data, baud, reset,
                             Path(report_dir) if report_dir else None, resume, tolerance, bench,
-                            icount=icount)
+                            icount=icount, inputs=inputs_file, random=random_count, seed=seed,
+                            pixels=pixels)
     if icount:
         from edgemb.targets.launch import instructions_per_tick
 
@@ -371,6 +419,7 @@ def verify_command(run_dir, ports, emulate, target, runtime, icount, samples, da
         if board is not None:
             board.stop()
     if summary["samples"] or not summary["failures"]:
+        ui.info(f"inputs: {summary['inputs']}")
         ui.info(verify_table(summary))  # with nothing verified, the error is all there is
     for failure in summary["failures"]:
         ui.console.print(f"[bold red]error:[/bold red] {failure}")
@@ -404,17 +453,9 @@ def run_verify(run, options, verify):
 def verify_table(summary: dict):
     from edgemb.report.timing import timing_rows
 
-    rows = [
-        ["samples", f"{summary['samples']} of {summary['samples_requested']}"],
-        ["exact matches (every output byte)", summary.get("exact_matches", 0)],
-        ["mismatches", summary.get("mismatches", 0)],
-        ["argmax agreement", summary.get("argmax_agreement", 0)],
-        ["max |difference|", summary.get("max_abs_diff", 0)],
-        ["cosine similarity", f"{summary.get('cosine_similarity', 0):.6f}"],
-        ["accuracy on the board", f"{summary['board_accuracy']:.4f}"],
-        ["accuracy of TFLite Micro on the host", f"{summary['reference_accuracy']:.4f}"],
-        *map(list, timing_rows(summary)),
-    ]
+    from edgemb.report.outcome import outcome_rows
+
+    rows = [*map(list, outcome_rows(summary)), *map(list, timing_rows(summary))]
     versions = summary.get("runtime_versions") or {}
     if versions:
         rows.append(["reference on the host", versions["reference"]])

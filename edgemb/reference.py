@@ -41,6 +41,21 @@ class TflmReference:
         self.interpreter.invoke()
         return np.array(self.interpreter.get_output(0))[0]
 
+    def invoke_bytes(self, input_tensor: np.ndarray) -> bytes:
+        """Every output's bytes, back to back in the model's order, as a board answers."""
+        self.interpreter.set_input(np.ascontiguousarray(input_tensor)[None, ...], 0)
+        self.interpreter.invoke()
+        return b"".join(np.ascontiguousarray(self.interpreter.get_output(i)).tobytes()
+                        for i in range(self.output_count))
+
+    @property
+    def output_count(self) -> int:
+        if not hasattr(self, "_output_count"):
+            from edgemb.tflite import read_tflite
+
+            self._output_count = len(read_tflite(self.model_bytes).outputs)
+        return self._output_count
+
     def invoke_many(self, inputs: np.ndarray) -> np.ndarray:
         return np.stack([self.invoke(x) for x in inputs]) if len(inputs) else np.zeros((0,))
 

@@ -83,6 +83,12 @@ class RunFolder:
                     f"run folder {self.path} was trained with {key}={_show(old)}, not "
                     f"{_show(new)}; pass --run with another folder, or --fresh to discard it")
 
+    def labels(self) -> list[str]:
+        return self.read_settings().labels
+
+    def describe(self) -> str:
+        return f"--run {self.path}"
+
     def clear(self) -> None:
         if self.path.exists():
             shutil.rmtree(self.path)

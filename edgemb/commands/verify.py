@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgemb.data.model_inputs import ModelInputs, image_inputs, random_inputs, tensor_file_inputs
 from edgemb.data.pipeline import int8_input, pixels_numpy
 from edgemb.errors import EdgembError
 from edgemb.link.client import BoardClient
@@ -25,7 +26,9 @@ from edgemb.link.errors import BoardError, BoardRestarted, LinkError, LinkTimeou
 from edgemb.reference import TflmReference
 from edgemb.report.compare import compare_outputs, latency_summary
 from edgemb.run import RunFolder
+from edgemb.model_folder import ModelFolder, check_labels
 from edgemb.tflite import BUILTIN_OP_NAMES, fingerprint, read_tflite
+from edgemb.tflite.io import ModelIO, model_io
 from edgemb.verify_notes import board_notes, not_ready_message, runtime_versions
 
 EXIT_OK, EXIT_MISMATCH, EXIT_LINK = 0, 1, 2
@@ -52,19 +55,41 @@ class VerifyOptions:
     timeout: float = 2.0
     icount: bool = False  # ticks are QEMU -icount ticks (instructions_per_tick each)
     instructions_per_tick: int = 40  # the emulated target's (mps2-an386: 40)
+    inputs: str | None = None  # a .npy / .npz of input tensors
+    random: int | None = None  # this many seeded random input tensors
+    seed: int = 0
+    pixels: str = "auto"  # --data for a model from elsewhere: the pixels' real range
+    model_name: str = "this run's model"  # how messages name the model and where it is from
+    model_flag: str = "--run folder"
 
 
-@dataclass
-class Samples:
-    """What is sent: int8 inputs, their labels and names, and the reference outputs."""
-
-    inputs: np.ndarray
-    labels: np.ndarray
-    names: list[str]
-    class_names: list[str]
+Samples = ModelInputs  # what is sent: input tensors, their labels and names
 
 
-def select_samples(run: RunFolder, count: int, data: str | None) -> Samples:
+def select_samples(source: RunFolder | ModelFolder, io: ModelIO,
+                   options: VerifyOptions) -> ModelInputs:
+    """--random N, --inputs FILE, --data DIR, else a run's held-out test images (a model
+    from elsewhere without any of them: random tensors, as many as --samples)."""
+    count, labels = options.samples, source.labels()
+    if options.random or (options.inputs is None and options.data is None
+                          and isinstance(source, ModelFolder)):
+        chosen = random_inputs(io.input, options.random or count, options.seed)
+    elif options.inputs:
+        chosen = tensor_file_inputs(options.inputs, io.input, count)
+    elif isinstance(source, ModelFolder):
+        chosen = image_inputs(options.data, io.input, count, labels, options.pixels)
+    else:
+        return run_samples(source, count, options.data)
+    if chosen.class_names is None and labels is not None and len(chosen.labels) \
+            and chosen.labels.max() >= 0:
+        chosen.class_names = labels
+    if chosen.class_names is not None and chosen.labels.max(initial=-1) >= len(chosen.class_names):
+        raise VerifyError(f"the inputs' labels go up to {chosen.labels.max()}, the model has "
+                          f"{len(chosen.class_names)} classes")
+    return chosen
+
+
+def run_samples(run: RunFolder, count: int, data: str | None) -> ModelInputs:
     """The run's held-out test images (or a folder's), preprocessed as in training."""
     from edgemb.data.source import load_source
     from edgemb.data.split import load_run_data
@@ -76,13 +101,17 @@ def select_samples(run: RunFolder, count: int, data: str | None) -> Samples:
             raise VerifyError(f"--data {data} has classes {images.class_names}, the model was "
                               f"trained on {settings.labels}")
         index = np.arange(len(images))
+        how = f"{data}"
     else:
         images, split = load_run_data(run, settings)
         index = split.test
+        how = "the run's held-out test split"
     index = index[:count]
     pixels = pixels_numpy(images.images[index], settings.size)
-    return Samples(int8_input(pixels), images.labels[index],
-                   [images.names[i] for i in index], settings.labels)
+    return ModelInputs(int8_input(pixels), images.labels[index],
+                       [images.names[i] for i in index], settings.labels,
+                       f"{how}: {len(index)} images preprocessed as in training "
+                       f"({settings.size}x{settings.size} RGB, int8 = pixel - 128)")
 
 
 @dataclass
@@ -98,15 +127,17 @@ class SampleResult:
     upload_bytes: int
     upload_seconds: float
 
-    def record(self) -> dict:
-        board = np.frombuffer(self.output, np.int8)
-        ref = np.frombuffer(self.reference, np.int8)
+    def record(self, io: ModelIO) -> dict:
+        board, ref = io.steps(self.output), io.steps(self.reference)
+        first = io.outputs[0].size
+        largest = float(np.max(np.abs(board - ref)))
         return {
             "index": self.index, "name": self.name, "label": self.label, "port": self.port,
             "output": self.output.hex(), "reference": self.reference.hex(),
             "exact": self.output == self.reference,
-            "board_class": int(np.argmax(board)), "reference_class": int(np.argmax(ref)),
-            "max_abs_diff": int(np.max(np.abs(board.astype(int) - ref.astype(int)))),
+            "board_class": int(np.argmax(board[:first])),
+            "reference_class": int(np.argmax(ref[:first])),
+            "max_abs_diff": int(largest) if largest.is_integer() else round(largest, 3),
             "invoke_us": self.invoke_us, "ticks": self.ticks,
             "upload_bytes": self.upload_bytes, "upload_seconds": self.upload_seconds,
         }
@@ -163,6 +194,7 @@ class BoardWorker(threading.Thread):
         self.reference, self.work, self.log, self.on_sample = reference, work, log, on_sample
         self.report = BoardReport(port)
         self.reference_lock = threading.Lock()
+        self.io = model_io(read_tflite(model_bytes))
 
     def run(self) -> None:
         try:
@@ -172,7 +204,7 @@ class BoardWorker(threading.Thread):
                     index = self.work.get_nowait()
                 except queue.Empty:
                     break
-                self.log.append(self._sample_with_recovery(index).record())
+                self.log.append(self._sample_with_recovery(index).record(self.io))
                 self.report.samples += 1
                 self.on_sample()
             self._measure_on_board()
@@ -199,9 +231,10 @@ class BoardWorker(threading.Thread):
             client.close()
             raise VerifyError(
                 f"the board on {self.port} runs another model: its fingerprint is "
-                f"{info.fingerprint.hex()}, this run's model is {self.model_fingerprint}. "
-                "Build and flash this run's model (edgemb build, edgemb flash), or pass the "
-                "--run folder of the model the board runs")
+                f"{info.fingerprint.hex()}, {self.options.model_name} is "
+                f"{self.model_fingerprint}. Build and flash {self.options.model_name} "
+                "(edgemb build, edgemb flash), or pass the "
+                f"{self.options.model_flag} of the model the board runs")
         self.report.info = {
             "target": info.target, "runtime": info.runtime,
             "runtime_version": info.runtime_version, "cpu_hz": info.cpu_hz,
@@ -247,13 +280,13 @@ class BoardWorker(threading.Thread):
             "the board answered a new handshake and the sample was sent again")
 
     def _sample(self, index: int) -> SampleResult:
-        data = self.samples.inputs[index]
+        data = self.samples.tensors[index]
         started = time.perf_counter()
         self.client.load_input(data.tobytes())
         uploaded = time.perf_counter() - started
         result = self.client.invoke()
         with self.reference_lock:
-            expected = self.reference.invoke(data).tobytes()
+            expected = self.reference.invoke_bytes(data)
         return SampleResult(index, self.samples.names[index], int(self.samples.labels[index]),
                             self.port, bytes(result.output), expected, result.time_us,
                             result.ticks, data.nbytes, uploaded)
@@ -271,11 +304,20 @@ class BoardWorker(threading.Thread):
                                  "ticks": t.ticks} for t in times.ops]
 
 
-def verify(run: RunFolder, options: VerifyOptions,
+def verify(source: RunFolder | ModelFolder, options: VerifyOptions,
            on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
-    model_bytes = run.require(run.tflite_file, "edgemb quantize").read_bytes()
-    samples = select_samples(run, options.samples, options.data)
-    out_dir = options.report_dir or run.verify_dir
+    """Verifies the model of a run folder (edgemb's own) or of a model folder (--model)."""
+    if isinstance(source, ModelFolder):
+        model_bytes = source.require(source.tflite_file, "edgemb build").read_bytes()
+        options.model_name, options.model_flag = "this model", "--model file"
+    else:
+        model_bytes = source.require(source.tflite_file, "edgemb quantize").read_bytes()
+    model = read_tflite(model_bytes)
+    io = model_io(model)
+    samples = select_samples(source, io, options)
+    if samples.class_names is not None and isinstance(source, ModelFolder):
+        check_labels(samples.class_names, model, "the labels")
+    out_dir = options.report_dir or source.verify_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     log = SampleLog(out_dir / "samples.jsonl", fingerprint(model_bytes), options.resume)
     work: queue.Queue = queue.Queue()
@@ -297,7 +339,7 @@ def verify(run: RunFolder, options: VerifyOptions,
         worker.start()
     for worker in workers:
         worker.join()
-    summary = summarize(run, samples, log, [w.report for w in workers], options, model_bytes)
+    summary = summarize(io, samples, log, [w.report for w in workers], options, model_bytes)
     (out_dir / "verify.json").write_text(json.dumps(summary, indent=1) + "\n")
     from edgemb.report.verify_html import write_report
 
@@ -306,16 +348,26 @@ def verify(run: RunFolder, options: VerifyOptions,
     return summary
 
 
-def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[BoardReport],
+def output_kind(io: ModelIO) -> str:
+    """"classes" when the first output is a vector of scores (argmax means something);
+    "tensor" otherwise (an autoencoder, a detector's map): judged by its errors."""
+    first = io.outputs[0]
+    if first.shape[1:] == io.input.shape[1:] and len(first.shape) > 2:
+        return "tensor"
+    return "classes" if len([d for d in first.shape if d > 1]) == 1 else "tensor"
+
+
+def summarize(io: ModelIO, samples: ModelInputs, log: SampleLog, boards: list[BoardReport],
               options: VerifyOptions, model_bytes: bytes) -> dict:
     records = [log.done[i] for i in sorted(log.done)]
-    board = np.array([np.frombuffer(bytes.fromhex(r["output"]), np.int8) for r in records])
-    ref = np.array([np.frombuffer(bytes.fromhex(r["reference"]), np.int8) for r in records])
-    output = read_tflite(model_bytes).output_tensors[0].quantization
-    stats = compare_outputs(board.reshape(len(records), -1), ref.reshape(len(records), -1),
-                            float(output.scale), int(output.zero_point), options.tolerance) \
+    stats = compare_outputs(io, [bytes.fromhex(r["output"]) for r in records],
+                            [bytes.fromhex(r["reference"]) for r in records], options.tolerance) \
         if records else {"samples": 0, "exact_matches": 0, "mismatches": 0, "argmax_agreement": 0}
+    kind = output_kind(io)
+    if kind != "classes":
+        stats.pop("argmax_agreement", None)
     labels = np.array([r["label"] for r in records])
+    labelled = bool(len(records)) and samples.class_names is not None and bool(np.all(labels >= 0))
     upload_bytes = sum(r["upload_bytes"] for r in records)
     upload_seconds = sum(r["upload_seconds"] for r in records)
     failures = [b.failure for b in boards if b.failure]
@@ -323,10 +375,10 @@ def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[Boa
     summary = {
         **stats,
         "samples_requested": int(len(samples.labels)),
-        "board_accuracy": float(np.mean([r["board_class"] for r in records] == labels))
-        if records else 0.0,
-        "reference_accuracy": float(np.mean([r["reference_class"] for r in records] == labels))
-        if records else 0.0,
+        "output_kind": kind,
+        "inputs": samples.preprocessing,
+        "model_inputs": io.input.describe(),
+        "model_outputs": [t.describe() for t in io.outputs],
         "invoke_us": latency_summary([r["invoke_us"] for r in records]),
         "invoke_ticks": latency_summary([r["ticks"] for r in records]),
         "link": {"bytes_per_second": upload_bytes / upload_seconds if upload_seconds else 0.0,
@@ -343,6 +395,10 @@ def summarize(run: RunFolder, samples: Samples, log: SampleLog, boards: list[Boa
         "runtime_versions": runtime_versions([b.__dict__ for b in boards]),
         "notes": board_notes([b.__dict__ for b in boards], records),
     }
+    if labelled:  # accuracy only where every sample's class is known
+        summary["board_accuracy"] = float(np.mean([r["board_class"] for r in records] == labels))
+        summary["reference_accuracy"] = float(
+            np.mean([r["reference_class"] for r in records] == labels))
     if options.icount:
         summary["instructions_per_tick"] = options.instructions_per_tick
     if options.icount and summary["invoke_ticks"]:

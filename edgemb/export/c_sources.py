@@ -6,6 +6,7 @@ Every writer returns text and is deterministic: the same model gives the same by
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 from edgemb.runtimes import TFLM_REGISTRATIONS
 from edgemb.tflite import Model, Tensor
@@ -79,6 +80,20 @@ def _tensor_desc(tensor: Tensor) -> str:
             f".bytes = {tensor.nbytes}u }}")
 
 
+def _outputs_desc(model: Model) -> str:
+    """The output's description; several outputs travel back to back, described as one
+    flat tensor (of their common type, else of bytes) with the first one's quantization."""
+    outputs = model.output_tensors
+    if len(outputs) == 1:
+        return _tensor_desc(outputs[0])
+    first, total = outputs[0], sum(t.nbytes for t in outputs)
+    same = all(t.dtype == first.dtype for t in outputs)
+    kind = first.dtype if same else "uint8"
+    count = sum(t.size for t in outputs) if same else total
+    flat = replace(first, shape=(count,), dtype=kind, data=None)
+    return _tensor_desc(flat)
+
+
 def model_settings_source(model: Model, fingerprint: str, labels: list[str],
                           tflm_arena_bytes: int) -> str:
     digest = bytes.fromhex(fingerprint)
@@ -95,7 +110,7 @@ static const char *const em_labels[] = {{
 const em_model_settings_t em_model_settings = {{
   .fingerprint = {{ {fp} }},
   .input = {_tensor_desc(model.input_tensors[0])},
-  .output = {_tensor_desc(model.output_tensors[0])},
+  .output = {_outputs_desc(model)},
   .tflm_arena_bytes = {tflm_arena_bytes}u,
   .num_labels = {len(labels)}u,
   .labels = em_labels,

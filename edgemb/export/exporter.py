@@ -30,12 +30,28 @@ class ExportResult:
     settings: dict = field(default_factory=dict)  # input_bytes, output_bytes, op_count
 
 
+# The operators that convert at a graph's edges, so a float or uint8 input or output
+# may meet them while everything between computes in int8.
+EDGE_CONVERSIONS = ("QUANTIZE", "DEQUANTIZE")
+
+
 def check_int8(model: Model, source: str) -> None:
-    for role, tensor in (("input", model.input_tensors[0]), ("output", model.output_tensors[0])):
-        if tensor.dtype != "int8":
-            raise ExportError(f"{source}: the model's {role} is {tensor.dtype}, not int8; the "
-                              "firmware runs fully quantized models: run `edgemb quantize` "
-                              "(or convert with int8 input and output)")
+    """Refuses a model whose operators compute in floating point; float32 and uint8
+    inputs and outputs converted by QUANTIZE / DEQUANTIZE are fine."""
+    for op in model.operators:
+        if op.name in EDGE_CONVERSIONS:
+            continue
+        for ti in list(op.inputs) + list(op.outputs):
+            tensor = model.tensors[ti] if ti >= 0 else None
+            if tensor is not None and tensor.dtype in ("float32", "float16"):
+                raise ExportError(
+                    f"{source}: operator {op.name} (#{op.index}) computes in {tensor.dtype} "
+                    f"(tensor {tensor.name!r}): this is a float model, and the firmware runs "
+                    "fully quantized int8 models: run `edgemb quantize`, or convert with a "
+                    "representative dataset and TFLITE_BUILTINS_INT8")
+    if len(model.inputs) != 1:
+        raise ExportError(f"{source}: the model has {len(model.inputs)} inputs; the firmware "
+                          "feeds one input tensor")
 
 
 def check_runtime(model: Model, runtime: str, source: str) -> None:
@@ -45,6 +61,11 @@ def check_runtime(model: Model, runtime: str, source: str) -> None:
                   not unsupported_operators(missing, "tflm") else "change the model")
         raise ExportError(f"{source}: the {runtime} runtime does not support operator(s) "
                           f"{', '.join(missing)}; {advice}")
+
+
+def default_labels(model: Model) -> list[str]:
+    """class 0 .. N-1 for the first output's N values."""
+    return [f"class {i}" for i in range(model.output_tensors[0].size)]
 
 
 def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
@@ -57,7 +78,7 @@ def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
     check_int8(model, source)
     check_runtime(model, runtime, source)
     digest = fingerprint(model_bytes)
-    labels = labels or [f"class{i}" for i in range(model.output_tensors[0].size)]
+    labels = labels or default_labels(model)
     minimum = minimum_arena(model_bytes)
     arena = recommended_arena(minimum)
 
@@ -73,7 +94,7 @@ def export(model_path: Path, out_dir: Path, labels: list[str] | None = None,
         (out_dir / name).write_text(text)
     result = ExportResult(out_dir, runtime, digest, len(model_bytes), minimum, arena, sorted(files))
     result.settings = {"input_bytes": model.input_tensors[0].nbytes,
-                       "output_bytes": model.output_tensors[0].nbytes,
+                       "output_bytes": sum(t.nbytes for t in model.output_tensors),
                        "op_count": len(model.operators)}
     if runtime == "native":
         from edgemb.export.native import write_native

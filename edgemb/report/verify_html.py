@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemb.report.metrics import confusion_matrix
+from edgemb.report.outcome import outcome_rows
 from edgemb.report.plots import plot_confusion_matrix, plot_histogram, plot_op_times
 from edgemb.report.timing import timing_rows
 
@@ -26,12 +27,13 @@ def _rows(pairs) -> str:
 def write_plots(summary: dict, records: list[dict], out_dir: Path) -> list[Path]:
     labels = summary["labels"]
     plots = []
-    if records:
+    if records and "board_accuracy" in summary:
         matrix = confusion_matrix(np.array([r["label"] for r in records]),
                                   np.array([r["board_class"] for r in records]), len(labels))
         path = out_dir / "board_confusion_matrix.png"
         plot_confusion_matrix(matrix, labels, path, "Confusion matrix on the board")
         plots.append(path)
+    if records:
         path = out_dir / "latency_histogram.png"
         per_tick = summary.get("instructions_per_tick")
         if per_tick and "invoke_instructions" in summary:
@@ -55,16 +57,11 @@ def write_report(summary: dict, log, samples, out_dir: Path) -> Path:
     records = [log.done[i] for i in sorted(log.done)]
     plots = write_plots(summary, records, out_dir)
     overview = [
-        ("samples verified", f"{summary['samples']} of {summary['samples_requested']}"),
-        ("outputs identical to TFLite Micro", summary.get("exact_matches", 0)),
-        ("mismatches", summary.get("mismatches", 0)),
-        ("argmax agreement", summary.get("argmax_agreement", 0)),
-        ("max |difference|", summary.get("max_abs_diff", 0)),
-        ("RMSE / MAE (dequantized)", f"{summary.get('rmse', 0):.6g} / {summary.get('mae', 0):.6g}"),
+        *outcome_rows(summary),
         ("L2 relative error", f"{summary.get('l2_relative_error', 0):.6g}"),
-        ("cosine similarity", f"{summary.get('cosine_similarity', 0):.6f}"),
-        ("accuracy on the board / reference",
-         f"{summary['board_accuracy']:.4f} / {summary['reference_accuracy']:.4f}"),
+        ("inputs", summary.get("inputs", "")),
+        ("model input / outputs", f"{summary.get('model_inputs', '')} / "
+                                  f"{', '.join(summary.get('model_outputs', []))}"),
         *timing_rows(summary),
         ("link bytes/s (nominal)", f"{summary['link']['bytes_per_second']:.0f} "
                                    f"({summary['link']['nominal_bytes_per_second']:.0f})"),

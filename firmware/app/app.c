@@ -56,8 +56,9 @@ typedef struct {
 static em_app_state_t app;
 static em_decoder_t decoder;
 static uint8_t rx_frame[EM_FRAME_BUFFER_BYTES];
-static int8_t input[EM_APP_MAX_INPUT_BYTES];
-static int8_t output[EM_APP_MAX_OUTPUT_BYTES];
+/* Aligned for the runtimes that read the tensors as wider types (float32 edges). */
+static int8_t input[EM_APP_MAX_INPUT_BYTES] __attribute__((aligned(16)));
+static int8_t output[EM_APP_MAX_OUTPUT_BYTES] __attribute__((aligned(16)));
 static uint32_t op_ticks[EM_APP_MAX_OPS];
 static uint8_t op_codes[EM_APP_MAX_OPS];
 

@@ -93,6 +93,13 @@ uint16_t operator_count() {
 
 }  // namespace
 
+// The bytes of all the model's outputs together.
+static size_t outputs_bytes() {
+  size_t total = 0;
+  for (size_t i = 0; i < interpreter->outputs_size(); ++i) total += interpreter->output(i)->bytes;
+  return total;
+}
+
 extern "C" int em_runner_init(em_runner_info_t *info) {
   if (info != nullptr) {
     info->name = "tflm";
@@ -123,7 +130,7 @@ extern "C" int em_runner_init(em_runner_info_t *info) {
     return kAllocateFailed;
   }
   if (interpreter->input(0)->bytes != em_model_settings.input.bytes ||
-      interpreter->output(0)->bytes != em_model_settings.output.bytes) {
+      outputs_bytes() != em_model_settings.output.bytes) {
     interpreter = nullptr;
     return kTensorMismatch;
   }
@@ -137,13 +144,17 @@ extern "C" int em_runner_init(em_runner_info_t *info) {
 extern "C" int em_runner_invoke(const int8_t *input, int8_t *output, uint32_t *op_ticks) {
   if (interpreter == nullptr) return -1;
   TfLiteTensor *in = interpreter->input(0);
-  TfLiteTensor *out = interpreter->output(0);
   memcpy(in->data.int8, input, in->bytes);
   timer->Start(op_ticks, operator_count());
   const TfLiteStatus status = interpreter->Invoke();
   timer->Start(nullptr, 0);
   if (status != kTfLiteOk) return -2;
-  memcpy(output, out->data.int8, out->bytes);
+  // Several outputs travel back to back, in the model's order.
+  for (size_t i = 0; i < interpreter->outputs_size(); ++i) {
+    const TfLiteTensor *out = interpreter->output(i);
+    memcpy(output, out->data.raw, out->bytes);
+    output += out->bytes;
+  }
   return 0;
 }
 
