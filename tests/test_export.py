@@ -197,8 +197,9 @@ def float_model_bytes(inputs_shape, activation=None):
 def test_float_model_says_to_quantize(tmp_path):
     path = tmp_path / "float.tflite"
     path.write_bytes(float_model_bytes((8,)))
-    with pytest.raises(ExportError, match=r"float.tflite: the model's input is float32, not "
-                                          r"int8; .*run `edgemb quantize`"):
+    with pytest.raises(ExportError, match=r"float.tflite: operator FULLY_CONNECTED \(#0\) "
+                                          r"computes in float32 .*: this is a float model.*"
+                                          r"run `edgemb quantize`"):
         export(path, tmp_path / "out")
 
 
@@ -223,11 +224,11 @@ def int8_model_with(activation, tmp_path):
 
 
 def test_operator_the_native_runtime_lacks_points_to_tflm(tmp_path):
-    path = int8_model_with("sigmoid", tmp_path)
+    path = int8_model_with("hard_swish", tmp_path)
     with pytest.raises(ExportError, match=r"the native runtime does not support operator\(s\) "
-                                          r"LOGISTIC; use --runtime tflm"):
+                                          r"HARD_SWISH; use --runtime tflm"):
         export(path, tmp_path / "out", runtime="native")
-    assert export(path, tmp_path / "tflm").files  # TFLite Micro has a LOGISTIC kernel
+    assert export(path, tmp_path / "tflm").files  # TFLite Micro has a HARD_SWISH kernel
 
 
 def test_operator_no_runtime_has_is_named(tmp_path):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemb.reference import minimum_arena, recommended_arena
+from edgemb.export.exporter import operators_run
 from edgemb.runtimes import RUNTIMES, unsupported_operators
 from edgemb.tflite import Model, fingerprint, parse_tflite, total_macs
 from edgemb.tflite.reader import param_count
@@ -52,5 +53,6 @@ def summarize(path: str | Path, measure_arena: bool = True) -> ModelSummary:
         inputs=[tensor_row(t) for t in model.input_tensors],
         outputs=[tensor_row(t) for t in model.output_tensors],
         arena_minimum=arena, arena_recommended=recommended_arena(arena) if arena else None,
-        unsupported={runtime: unsupported_operators(names, runtime) for runtime in RUNTIMES},
+        unsupported={runtime: unsupported_operators(operators_run(model, runtime), runtime)
+                     for runtime in RUNTIMES},
     )

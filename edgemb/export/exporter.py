@@ -54,8 +54,19 @@ def check_int8(model: Model, source: str) -> None:
                           "feeds one input tensor")
 
 
+def operators_run(model: Model, runtime: str) -> list[str]:
+    """The operators the runtime executes: TFLite Micro runs them all; the native runtime
+    only those the outputs depend on (a RESHAPE's shape, computed by SHAPE,
+    STRIDED_SLICE and PACK from a batch of None, is static and known already)."""
+    if runtime != "native":
+        return [op.name for op in model.operators]
+    from edgemb.export.native.operators import OperatorEmitter
+
+    return [op.name for op in OperatorEmitter(model).live_ops()]
+
+
 def check_runtime(model: Model, runtime: str, source: str) -> None:
-    missing = unsupported_operators([op.name for op in model.operators], runtime)
+    missing = unsupported_operators(operators_run(model, runtime), runtime)
     if missing:
         advice = ("use --runtime tflm" if runtime == "native" and
                   not unsupported_operators(missing, "tflm") else "change the model")

@@ -162,8 +162,8 @@ def _layer(keras, spec):
         return keras.layers.Softmax()
     if t == "sigmoid":
         return keras.layers.Activation("sigmoid")
-    if t == "upsample":
-        return keras.layers.UpSampling2D(spec.get("size", 2))
+    if t == "activation":
+        return keras.layers.Activation(spec["name"])
     if t == "relu":
         return keras.layers.ReLU(max_value=spec.get("max_value"))
     if t == "pad":
