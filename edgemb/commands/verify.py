@@ -8,6 +8,7 @@ nothing and `--resume` continues it.
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import threading
@@ -194,7 +195,12 @@ class BoardWorker(threading.Thread):
         self.reference, self.work, self.log, self.on_sample = reference, work, log, on_sample
         self.report = BoardReport(port)
         self.reference_lock = threading.Lock()
-        self.io = model_io(read_tflite(model_bytes))
+        self.model_bytes = model_bytes
+
+    @functools.cached_property
+    def io(self) -> ModelIO:
+        """How the board's answers read: read from the model when the first one comes."""
+        return model_io(read_tflite(self.model_bytes))
 
     def run(self) -> None:
         try:

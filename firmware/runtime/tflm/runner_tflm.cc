@@ -152,7 +152,7 @@ extern "C" int em_runner_invoke(const int8_t *input, int8_t *output, uint32_t *o
   // Several outputs travel back to back, in the model's order.
   for (size_t i = 0; i < interpreter->outputs_size(); ++i) {
     const TfLiteTensor *out = interpreter->output(i);
-    memcpy(output, out->data.raw, out->bytes);
+    memcpy(output, out->data.data, out->bytes);
     output += out->bytes;
   }
   return 0;

@@ -168,7 +168,16 @@ tflite::BuiltinOperator builtin_code(uint16_t i) {
 }
 
 bool tensor_matches(const TfLiteTensor *tensor, const em_tensor_desc_t &desc) {
-  return tensor != nullptr && tensor->type == kTfLiteInt8 && tensor->bytes == desc.bytes;
+  return tensor != nullptr && tensor->bytes == desc.bytes;
+}
+
+/* The bytes of all the model's outputs together: several travel back to back. */
+size_t outputs_bytes() {
+  size_t total = 0;
+  for (size_t i = 0; i < interpreter->outputs_size(); i++) {
+    total += interpreter->output(i)->bytes;
+  }
+  return total;
 }
 
 }  // namespace
@@ -218,7 +227,7 @@ extern "C" int em_runner_init(em_runner_info_t *info) {
     }
   }
   if (!tensor_matches(interpreter->input(0), settings.input) ||
-      !tensor_matches(interpreter->output(0), settings.output)) {
+      outputs_bytes() != settings.output.bytes) {
     release();
     return EM_TFLM_ERR_TENSORS;
   }
@@ -238,7 +247,11 @@ extern "C" int em_runner_invoke(const int8_t *input, int8_t *output, uint32_t *o
   TfLiteStatus status = interpreter->Invoke();
   op_timer.Disarm();
   if (status != kTfLiteOk) return EM_TFLM_ERR_INVOKE;
-  memcpy(output, interpreter->output(0)->data.int8, em_model_settings.output.bytes);
+  for (size_t i = 0; i < interpreter->outputs_size(); i++) {
+    const TfLiteTensor *out = interpreter->output(i);
+    memcpy(output, out->data.data, out->bytes);
+    output += out->bytes;
+  }
   return 0;
 }
 
