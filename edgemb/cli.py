@@ -290,6 +290,7 @@ def sizes_table(result):
 
 @main.command("flash")
 @run_option
+@model_options
 @click.option("--target", type=click.Choice(["esp32", "esp32s3", "esp32c3"]), default="esp32",
               show_default=True)
 @click.option("--port", required=True, help="The board's serial port, e.g. /dev/ttyUSB0.")
@@ -297,13 +298,15 @@ def sizes_table(result):
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default=None,
               help="Which build to flash (default: the newest).")
 @reports_errors
-def flash_command(run_dir, target, port, baud, runtime) -> None:
+def flash_command(run_dir, model_path, labels_file, model_dir, target, port, baud,
+                  runtime) -> None:
     """Write the built firmware to an ESP32 board (idf.py, or esptool without ESP-IDF)."""
     from edgemb.commands.flash import flash
 
-    result = flash(RunFolder(run_dir), target, port, baud, runtime)
+    source = model_source(run_dir, model_path, labels_file, model_dir)
+    result = flash(source, target, port, baud, runtime)
     ui.info(f"flashed {result.project_dir} to the {result.chip} on {port} ({result.method})")
-    ui.info(f"verify it with: edgemb verify --run {run_dir} --port {port}")
+    ui.info(f"verify it with: edgemb verify {source.describe()} --port {port}")
 
 
 @main.command()
@@ -451,9 +454,8 @@ def run_verify(run, options, verify):
 
 
 def verify_table(summary: dict):
-    from edgemb.report.timing import timing_rows
-
     from edgemb.report.outcome import outcome_rows
+    from edgemb.report.timing import timing_rows
 
     rows = [*map(list, outcome_rows(summary)), *map(list, timing_rows(summary))]
     versions = summary.get("runtime_versions") or {}

@@ -48,15 +48,25 @@ def check(recipe: dict, workdir: Path, objs, seed: int = 0) -> None:
     m = read_tflite(b)
     for op in m.operators:
         COUNTS[op.name] = COUNTS.get(op.name, 0) + 1
-    shape = m.input_tensors[0].shape[1:]
     exe = harness.build_host(b, workdir / models._key(recipe), objects=objs)
-    x = harness.random_inputs(shape, INPUTS_PER_MODEL, seed)
+    x = typed_inputs(m.input_tensors[0], INPUTS_PER_MODEL, seed)
     got = harness.run_host(exe, x)
     ref = harness.run_tflm(b, x)
     bad = np.nonzero((got != ref).any(axis=1))[0]
     assert len(bad) == 0, (
         f"{len(bad)} of {len(x)} outputs differ for {recipe}\nops {[o.name for o in m.operators]}"
         f"\nfirst: got {got[bad[0]][:16]} want {ref[bad[0]][:16]}")
+
+
+def typed_inputs(tensor, n: int, seed: int) -> np.ndarray:
+    """Random inputs of the tensor's type: int8 or uint8 over their whole range, float32
+    a little beyond what the graph's QUANTIZE represents (so it saturates too)."""
+    shape = tensor.shape[1:]
+    if tensor.dtype == "float32":
+        return np.random.default_rng(seed).uniform(-1.2, 1.2, (n, *shape)).astype(np.float32)
+    if tensor.dtype == "uint8":
+        return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
+    return harness.random_inputs(shape, n, seed)
 
 
 def image(draw, max_hw=12, max_c=9):
@@ -151,6 +161,64 @@ def pad_recipes(draw):
             "range": draw(st.sampled_from(RANGES)),
             "layers": [{"type": "pad", "pad": pad},
                        {"type": "conv", "filters": 3, "kernel": 1}]}
+
+
+@st.composite
+def logistic_recipes(draw):
+    shape = image(draw, max_hw=8, max_c=6)
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES + [(-8.0, 8.0), (-30.0, 2.0)])),
+            "layers": [{"type": "conv", "filters": draw(st.integers(1, 6)), "kernel": 1},
+                       {"type": "sigmoid"}]}
+
+
+@st.composite
+def concat_recipes(draw):
+    shape = image(draw, max_hw=8, max_c=6)
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)),
+            "layers": [{"type": "concat_branch", "filters": draw(st.integers(1, 5))}]}
+
+
+@st.composite
+def edge_recipes(draw):
+    """uint8 / float32 graph inputs and outputs around int8 layers."""
+    shape = image(draw, max_hw=8, max_c=4)
+    return {"input": shape, "seed": draw(st.integers(0, 99)),
+            "io": [draw(st.sampled_from(["uint8", "float32"])),
+                   draw(st.sampled_from(["uint8", "float32"]))],
+            "layers": [{"type": "conv", "filters": draw(st.integers(1, 6)),
+                        "kernel": draw(st.integers(1, 3)), "activation": "relu"}]}
+
+
+@given(logistic_recipes())
+@settings_for(6)
+def test_logistic(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "logistic", objs)
+
+
+@given(concat_recipes())
+@settings_for(5)
+def test_concatenation(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "concat", objs)
+
+
+@given(edge_recipes())
+@settings_for(6)
+def test_uint8_and_float32_edges(tmp_path_factory, objs, recipe):
+    check(recipe, tmp_path_factory.getbasetemp() / "edges", objs)
+
+
+def test_new_kernels_under_sanitizers(tmp_path):
+    """LOGISTIC, CONCATENATION, uint8 and float32 edges under ASan and UBSan."""
+    recipe = {"input": [5, 5, 3], "seed": 9, "range": [-6.0, 6.0], "io": ["float32", "uint8"],
+              "layers": [{"type": "concat_branch", "filters": 2}, {"type": "sigmoid"}]}
+    b = models.tflite_model(recipe)
+    m = read_tflite(b)
+    assert {"CONCATENATION", "LOGISTIC", "QUANTIZE"} <= {op.name for op in m.operators}
+    exe = harness.build_host(b, tmp_path, sanitize=True)
+    x = typed_inputs(m.input_tensors[0], 20, 4)
+    assert np.array_equal(harness.run_host(exe, x), harness.run_tflm(b, x))
 
 
 @given(conv_recipes())

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgemb.model_folder import ModelFolder
 from edgemb.run import RunFolder
 from edgemb.targets.base import TargetError
 from edgemb.targets.esp32 import CHIPS, ESP_TARGETS, find_idf, idf_command
@@ -66,7 +67,7 @@ class FlashResult:
 # ---- the build ----------------------------------------------------------------------
 
 
-def find_project(run: RunFolder, target: str, runtime: str | None = None) -> Path:
+def find_project(run: RunFolder | ModelFolder, target: str, runtime: str | None = None) -> Path:
     """The project of the newest build for the target (or of the given runtime)."""
     runtimes = [runtime] if runtime else ["tflm", "native"]
     candidates = [run.firmware_dir / f"{target}-{r}" for r in runtimes]
@@ -77,8 +78,8 @@ def find_project(run: RunFolder, target: str, runtime: str | None = None) -> Pat
     where = written[0] if written else candidates[0]
     hint = (f" The ESP-IDF project is there, not built: on a machine with ESP-IDF, "
             f"`cd {where} && idf.py set-target {target} && idf.py build`, or "
-            f"`edgemb build --target {target} --run {run.path}`." if written else
-            f" Build it with `edgemb build --target {target} --run {run.path}` on a machine "
+            f"`edgemb build --target {target} {run.describe()}`." if written else
+            f" Build it with `edgemb build --target {target} {run.describe()}` on a machine "
             "with ESP-IDF (ESP-IDF 5.1 or later).")
     raise FlashError(f"no {target} build to flash: {where / 'build' / 'flasher_args.json'} "
                      f"is missing.{hint}")
@@ -220,7 +221,7 @@ def _run(command: list[str], cwd: Path) -> int:
 # ---- flashing -----------------------------------------------------------------------
 
 
-def flash(run: RunFolder, target: str, port: str, baud: int = DEFAULT_FLASH_BAUD,
+def flash(run: RunFolder | ModelFolder, target: str, port: str, baud: int = DEFAULT_FLASH_BAUD,
           runtime: str | None = None, use_idf: bool | None = None) -> FlashResult:
     """Flashes the newest build of `target` in the run folder to the board on `port`.
 

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.export.exporter import operators_run
+from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.runtimes import RUNTIMES, unsupported_operators
 from edgemb.tflite import Model, fingerprint, parse_tflite, total_macs
 from edgemb.tflite.reader import param_count

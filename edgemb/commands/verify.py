@@ -24,10 +24,10 @@ from edgemb.data.pipeline import int8_input, pixels_numpy
 from edgemb.errors import EdgembError
 from edgemb.link.client import BoardClient
 from edgemb.link.errors import BoardError, BoardRestarted, LinkError, LinkTimeout, PortError
+from edgemb.model_folder import ModelFolder, check_labels
 from edgemb.reference import TflmReference
 from edgemb.report.compare import compare_outputs, latency_summary
 from edgemb.run import RunFolder
-from edgemb.model_folder import ModelFolder, check_labels
 from edgemb.tflite import BUILTIN_OP_NAMES, fingerprint, read_tflite
 from edgemb.tflite.io import ModelIO, model_io
 from edgemb.verify_notes import board_notes, not_ready_message, runtime_versions
