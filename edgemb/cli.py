@@ -189,6 +189,11 @@ def inspect_command(model, tensors) -> None:
         [name, count] + ["yes" if name not in summary.unsupported[r] else "[red]no[/red]"
                          for r in ("tflm", "native")]
         for name, count in summary.operators.items()]))
+    from edgemb.report.blocks import separable_table
+
+    blocks = separable_table(summary.blocks)
+    if blocks is not None:
+        ui.info(blocks)
     if tensors:
         ui.info(ui.table("Tensors", ["#", "name", "shape", "type", "scale", "zero point"], [
             [t["index"], t["name"][-48:], "x".join(map(str, t["shape"])), t["dtype"],

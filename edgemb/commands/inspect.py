@@ -11,6 +11,7 @@ from edgemb.reference import minimum_arena, recommended_arena
 from edgemb.runtimes import RUNTIMES, unsupported_operators
 from edgemb.tflite import Model, fingerprint, parse_tflite, total_macs
 from edgemb.tflite.reader import param_count
+from edgemb.tflite.separable import BlockCost, separable_blocks
 
 
 @dataclass
@@ -27,6 +28,7 @@ class ModelSummary:
     arena_minimum: int | None
     arena_recommended: int | None
     unsupported: dict[str, list[str]] = field(default_factory=dict)
+    blocks: list[BlockCost] = field(default_factory=list)  # depthwise separable blocks
 
 
 def tensor_row(tensor) -> dict:
@@ -55,4 +57,5 @@ def summarize(path: str | Path, measure_arena: bool = True) -> ModelSummary:
         arena_minimum=arena, arena_recommended=recommended_arena(arena) if arena else None,
         unsupported={runtime: unsupported_operators(operators_run(model, runtime), runtime)
                      for runtime in RUNTIMES},
+        blocks=separable_blocks(model),
     )

@@ -17,7 +17,8 @@ from edgemb.data.source import load_source
 from edgemb.data.split import Split, make_split, save_split
 from edgemb.model import training
 from edgemb.model.builders import build_model
-from edgemb.model.stats import model_stats
+from edgemb.model.stats import keras_separable_blocks, model_stats
+from edgemb.report.blocks import separable_table
 from edgemb.report.metrics import classification_metrics
 from edgemb.report.plots import plot_confusion_matrix, plot_training_curves
 from edgemb.run import RunFolder, RunSettings
@@ -91,6 +92,9 @@ def _print_model_stats(model, options: TrainOptions) -> None:
                          ["MACs per inference", f"{stats.macs:,}"],
                          ["expected int8 size", f"~{stats.expected_int8_bytes / 1024:,.0f} KB"],
                      ]))
+    table = separable_table(keras_separable_blocks(model))
+    if table is not None:
+        ui.info(table)
 
 
 def _fit_with_progress(factory, train_ds, val_ds, plan, options):

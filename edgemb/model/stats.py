@@ -58,3 +58,17 @@ def model_stats(model: keras.Model) -> ModelStats:
         macs=sum(layer_macs(layer) for layer in model.layers),
         expected_int8_bytes=expected_int8_bytes(model),
     )
+
+
+def keras_separable_blocks(model: keras.Model):
+    """The depthwise separable blocks of a Keras model, read from its float TFLite
+    conversion (batch normalization folded, as the board will run it)."""
+    import tensorflow as tf
+
+    from edgemb.quiet import native_output_hidden
+    from edgemb.tflite import read_tflite
+    from edgemb.tflite.separable import separable_blocks
+
+    with native_output_hidden():
+        data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return separable_blocks(read_tflite(data))
