@@ -21,7 +21,7 @@ def separable_table(blocks):
             f"{b.params:,} / {b.standard_params:,}"])
     macs, standard = sum(b.macs for b in blocks), sum(b.standard_macs for b in blocks)
     rows.append(["all", f"{len(blocks)} blocks", "", "", "",
-                 f"{sum(b.expand_macs for b in blocks):,}",
+                 f"{expand:,}" if (expand := sum(b.expand_macs for b in blocks)) else "",
                  f"{sum(b.depthwise_macs for b in blocks):,}",
                  f"{sum(b.pointwise_macs for b in blocks):,}", f"{standard:,}",
                  f"{macs / standard:.4f}", "",
