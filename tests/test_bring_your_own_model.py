@@ -222,3 +222,15 @@ def test_unsupported_operator_is_named_before_anything_is_written(tmp_path):
     assert (f"{path}: the native runtime does not support operator(s) HARD_SWISH; use "
             "--runtime tflm") in result.output
     assert not (tmp_path / "w").exists()
+
+
+def test_resume_refuses_other_inputs(grey_model, tmp_path):
+    report = str(tmp_path / "r")
+    first = verify_grey(grey_model, "--random", "3", "--report", report)
+    assert first.exit_code == 0, first.output
+    again = verify_grey(grey_model, "--random", "3", "--seed", "1", "--resume", "--report", report)
+    assert again.exit_code == 2
+    assert (f"{tmp_path / 'r' / 'samples.jsonl'} holds results for other inputs (another "
+            "--data, --inputs, --random or --seed)") in again.output
+    same = verify_grey(grey_model, "--random", "3", "--resume", "--report", report)
+    assert same.exit_code == 0, same.output

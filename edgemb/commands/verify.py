@@ -9,6 +9,7 @@ nothing and `--resume` continues it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import queue
 import threading
@@ -158,7 +159,8 @@ class BoardReport:
 class SampleLog:
     """samples.jsonl: one line per finished sample, flushed as it is written."""
 
-    def __init__(self, path: Path, model_fingerprint: str, resume: bool):
+    def __init__(self, path: Path, model_fingerprint: str, resume: bool,
+                 inputs_digest: str | None = None):
         self.path = path
         self.lock = threading.Lock()
         self.done: dict[int, dict] = {}
@@ -170,13 +172,20 @@ class SampleLog:
                 if record.get("fingerprint") != model_fingerprint:
                     raise VerifyError(f"{path} holds results for another model; run without "
                                       "--resume to start over")
+                if inputs_digest and record.get("inputs", inputs_digest) != inputs_digest:
+                    raise VerifyError(f"{path} holds results for other inputs (another "
+                                      "--data, --inputs, --random or --seed); resume with the "
+                                      "same ones, or run without --resume to start over")
                 self.done[record["index"]] = record
         else:
             path.write_text("")
         self.fingerprint = model_fingerprint
+        self.inputs_digest = inputs_digest
 
     def append(self, record: dict) -> None:
         record = {**record, "fingerprint": self.fingerprint}
+        if self.inputs_digest:
+            record["inputs"] = self.inputs_digest
         with self.lock:
             with self.path.open("a") as out:
                 out.write(json.dumps(record) + "\n")
@@ -325,7 +334,9 @@ def verify(source: RunFolder | ModelFolder, options: VerifyOptions,
         check_labels(samples.class_names, model, "the labels")
     out_dir = options.report_dir or source.verify_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = SampleLog(out_dir / "samples.jsonl", fingerprint(model_bytes), options.resume)
+    inputs_digest = hashlib.sha256(np.ascontiguousarray(samples.tensors).tobytes()).hexdigest()[:16]
+    log = SampleLog(out_dir / "samples.jsonl", fingerprint(model_bytes), options.resume,
+                    inputs_digest)
     work: queue.Queue = queue.Queue()
     for index in range(len(samples.labels)):
         if index not in log.done:
