@@ -72,6 +72,9 @@ class ModelFolder:
         copy is replaced when the model changed."""
         from edgemb.export.exporter import check_int8, check_runtime
 
+        if (self.path / "settings.json").exists():
+            raise ModelFolderError(f"{self.path} is a run folder of `edgemb train`; give the "
+                                   "model a folder of its own with --out DIR")
         data = self.source.read_bytes()
         model = parse_tflite(data, source=str(self.source))
         check_int8(model, str(self.source))

@@ -234,3 +234,27 @@ def test_resume_refuses_other_inputs(grey_model, tmp_path):
             "--data, --inputs, --random or --seed)") in again.output
     same = verify_grey(grey_model, "--random", "3", "--resume", "--report", report)
     assert same.exit_code == 0, same.output
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"inputs": np.zeros((0, 96, 96, 1), np.int8)}, "holds no tensors"),
+    ({"inputs": np.zeros((2, 96, 96, 1), np.int8), "labels": np.zeros((2, 2), np.int64)},
+     "`labels` is int64 of shape (2, 2); give one integer class per tensor, shape (2,)"),
+    ({"inputs": np.full((1, 96, 96, 1), np.nan, np.float32)}, "holds NaN or infinite values"),
+])
+def test_bad_tensor_files_are_named(grey_model, tmp_path, arrays, message):
+    np.savez(tmp_path / "x.npz", **arrays)
+    result = verify_grey(grey_model, "--inputs", str(tmp_path / "x.npz"),
+                         "--report", str(tmp_path / "r"))
+    assert result.exit_code == 1
+    assert f"--inputs {tmp_path / 'x.npz'}" in result.output and message in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_folder_is_not_taken_for_a_model_folder(grey_model, tmp_path):
+    (tmp_path / "settings.json").write_text("{}")
+    result = run_cli("build", "--model", str(grey_model[0]), "--out", str(tmp_path),
+                     "--target", "host")
+    assert result.exit_code == 1
+    assert (f"{tmp_path} is a run folder of `edgemb train`; give the model a folder of its "
+            "own with --out DIR") in result.output

@@ -1149,3 +1149,13 @@ def test_builds_with_esp_idf_for_every_chip(quantized_run, chip):
     args = json.loads((result.project_dir / "build" / "flasher_args.json").read_text())
     offsets = {int(k, 16) for k in args["flash_files"]}
     assert {CHIPS[chip].bootloader_offset, 0x8000, 0x10000} <= offsets
+
+
+def test_finish_commands_name_a_brought_model(tmp_path):
+    """A project built with --model is flashed with --model and --out, not --run."""
+    folder = tmp_path / "edgemb-person"
+    folder.mkdir()
+    (folder / "model.tflite").write_bytes(b"TFL3")
+    project = folder / "firmware" / "esp32-tflm"
+    assert finish_commands(project, "esp32", folder)[-1] == (
+        f"edgemb flash --target esp32 --model {folder / 'model.tflite'} --out {folder} --port PORT")

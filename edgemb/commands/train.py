@@ -92,7 +92,11 @@ def _print_model_stats(model, options: TrainOptions) -> None:
                          ["MACs per inference", f"{stats.macs:,}"],
                          ["expected int8 size", f"~{stats.expected_int8_bytes / 1024:,.0f} KB"],
                      ]))
-    table = separable_table(keras_separable_blocks(model))
+    try:
+        table = separable_table(keras_separable_blocks(model))
+    except Exception as exc:  # noqa: BLE001 - a table is not worth stopping the training for
+        ui.info(f"[yellow]no separable-block table: the float conversion failed ({exc})[/yellow]")
+        table = None
     if table is not None:
         ui.info(table)
 

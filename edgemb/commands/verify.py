@@ -25,7 +25,7 @@ from edgemb.data.pipeline import int8_input, pixels_numpy
 from edgemb.errors import EdgembError
 from edgemb.link.client import BoardClient
 from edgemb.link.errors import BoardError, BoardRestarted, LinkError, LinkTimeout, PortError
-from edgemb.model_folder import ModelFolder, check_labels
+from edgemb.model_folder import ModelFolder
 from edgemb.reference import TflmReference
 from edgemb.report.compare import compare_outputs, latency_summary
 from edgemb.run import RunFolder
@@ -160,7 +160,7 @@ class SampleLog:
     """samples.jsonl: one line per finished sample, flushed as it is written."""
 
     def __init__(self, path: Path, model_fingerprint: str, resume: bool,
-                 inputs_digest: str | None = None):
+                 digests: list[str] | None = None):
         self.path = path
         self.lock = threading.Lock()
         self.done: dict[int, dict] = {}
@@ -172,7 +172,9 @@ class SampleLog:
                 if record.get("fingerprint") != model_fingerprint:
                     raise VerifyError(f"{path} holds results for another model; run without "
                                       "--resume to start over")
-                if inputs_digest and record.get("inputs", inputs_digest) != inputs_digest:
+                index = record["index"]
+                expected = digests[index] if digests and index < len(digests) else None
+                if expected and record.get("input_digest", expected) != expected:
                     raise VerifyError(f"{path} holds results for other inputs (another "
                                       "--data, --inputs, --random or --seed); resume with the "
                                       "same ones, or run without --resume to start over")
@@ -180,12 +182,12 @@ class SampleLog:
         else:
             path.write_text("")
         self.fingerprint = model_fingerprint
-        self.inputs_digest = inputs_digest
+        self.digests = digests or []
 
     def append(self, record: dict) -> None:
         record = {**record, "fingerprint": self.fingerprint}
-        if self.inputs_digest:
-            record["inputs"] = self.inputs_digest
+        if record["index"] < len(self.digests):  # which input it was, for --resume
+            record["input_digest"] = self.digests[record["index"]]
         with self.lock:
             with self.path.open("a") as out:
                 out.write(json.dumps(record) + "\n")
@@ -300,6 +302,11 @@ class BoardWorker(threading.Thread):
         self.client.load_input(data.tobytes())
         uploaded = time.perf_counter() - started
         result = self.client.invoke()
+        if len(result.output) != self.io.output_bytes:
+            raise VerifyError(
+                f"the board on {self.port} answered {len(result.output)} output bytes; the "
+                f"model's outputs have {self.io.output_bytes}: it runs firmware older than "
+                "its model's build (rebuild and flash it)")
         with self.reference_lock:
             expected = self.reference.invoke_bytes(data)
         return SampleResult(index, self.samples.names[index], int(self.samples.labels[index]),
@@ -331,12 +338,18 @@ def verify(source: RunFolder | ModelFolder, options: VerifyOptions,
     io = model_io(model)
     samples = select_samples(source, io, options)
     if samples.class_names is not None and isinstance(source, ModelFolder):
-        check_labels(samples.class_names, model, "the labels")
+        if output_kind(io) != "classes":
+            samples.class_names = None  # not a classifier: no accuracy to give
+        elif len(samples.class_names) != io.outputs[0].size:
+            raise VerifyError(f"the inputs come in {len(samples.class_names)} classes "
+                              f"({', '.join(samples.class_names[:6])}), the model's first "
+                              f"output has {io.outputs[0].size} values; give inputs of its "
+                              "classes, or --labels naming them")
     out_dir = options.report_dir or source.verify_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs_digest = hashlib.sha256(np.ascontiguousarray(samples.tensors).tobytes()).hexdigest()[:16]
-    log = SampleLog(out_dir / "samples.jsonl", fingerprint(model_bytes), options.resume,
-                    inputs_digest)
+    digests = [hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+               for x in samples.tensors]
+    log = SampleLog(out_dir / "samples.jsonl", fingerprint(model_bytes), options.resume, digests)
     work: queue.Queue = queue.Queue()
     for index in range(len(samples.labels)):
         if index not in log.done:

@@ -72,6 +72,9 @@ def image_inputs(folder: str | Path, tensor: TensorIO, count: int,
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if flat:
         files, found = [(p, -1) for p in flat], None
+    elif not any(p.is_dir() for p in folder.iterdir()):
+        raise DatasetError(f"--data {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                           " and no class sub-folders")
     else:
         found, files, _ = scan_folder(folder)
     if found is not None and class_names is not None and found != class_names:
@@ -120,10 +123,14 @@ def tensor_file_inputs(path: str | Path, tensor: TensorIO, count: int) -> ModelI
             keys = list(loaded.keys())
             key = "inputs" if "inputs" in keys else keys[0] if len(keys) == 1 else None
             if key is None:
-                raise DatasetError(f"--inputs {path} holds arrays {keys}; name the inputs "
-                                   "`inputs` (and their classes `labels`)")
-            data = loaded[key]
-            labels = loaded["labels"] if "labels" in keys else None
+                raise DatasetError(f"--inputs {path} holds arrays {keys or 'none'}; name the "
+                                   "inputs `inputs` (and their classes `labels`)")
+            try:
+                data = loaded[key]
+                labels = loaded["labels"] if "labels" in keys else None
+            except (OSError, ValueError) as exc:
+                raise DatasetError(f"--inputs {path}: array {key!r} cannot be read: {exc}") \
+                    from exc
     else:
         data = loaded
     shape = tensor.shape[1:]
@@ -132,6 +139,17 @@ def tensor_file_inputs(path: str | Path, tensor: TensorIO, count: int) -> ModelI
     if data.ndim == 0 or data.shape[1:] != tuple(shape):
         raise DatasetError(f"--inputs {path} holds an array of shape {data.shape}; the model "
                            f"takes (N, {', '.join(map(str, shape))}) ({tensor.describe()})")
+    if len(data) == 0:
+        raise DatasetError(f"--inputs {path} holds no tensors")
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise DatasetError(f"--inputs {path} holds NaN or infinite values; the model's "
+                           "quantization gives them no defined int8 value")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape not in ((len(data),), (len(data), 1)) or labels.dtype.kind not in "iu":
+            raise DatasetError(f"--inputs {path}: `labels` is {labels.dtype} of shape "
+                               f"{labels.shape}; give one integer class per tensor, shape "
+                               f"({len(data)},)")
     data = data[:count]
     if data.dtype == tensor.dtype:
         how = f"{path}: {len(data)} {data.dtype} tensors as given"
@@ -146,7 +164,7 @@ def tensor_file_inputs(path: str | Path, tensor: TensorIO, count: int) -> ModelI
     names = [f"{path.name}[{i}]" for i in range(len(data))]
     if labels is None:
         return _unlabelled(np.ascontiguousarray(data), names, how)
-    labels = np.asarray(labels).reshape(-1)[:len(data)].astype(np.int32)
+    labels = labels.reshape(-1)[:len(data)].astype(np.int32)
     return ModelInputs(np.ascontiguousarray(data), labels, names, None, how)
 
 

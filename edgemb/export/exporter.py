@@ -49,6 +49,12 @@ def check_int8(model: Model, source: str) -> None:
                     f"(tensor {tensor.name!r}): this is a float model, and the firmware runs "
                     "fully quantized int8 models: run `edgemb quantize`, or convert with a "
                     "representative dataset and TFLITE_BUILTINS_INT8")
+            if tensor is not None and tensor.dtype == "uint8":
+                raise ExportError(
+                    f"{source}: operator {op.name} (#{op.index}) computes in uint8 (tensor "
+                    f"{tensor.name!r}): this is a uint8-quantized model (TensorFlow 1's "
+                    "scheme), which TFLite Micro no longer runs; convert it again to int8 "
+                    "(TFLITE_BUILTINS_INT8; uint8 input and output are fine)")
     if len(model.inputs) != 1:
         raise ExportError(f"{source}: the model has {len(model.inputs)} inputs; the firmware "
                           "feeds one input tensor")

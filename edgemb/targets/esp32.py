@@ -105,8 +105,13 @@ def template_dir() -> Path:
 
 
 def finish_commands(project: Path, chip: str, run_dir: Path | None = None) -> list[str]:
-    """The commands that finish the build and flash the board, in order."""
-    run = f" --run {run_dir}" if run_dir is not None else ""
+    """The commands that finish the build and flash the board, in order. run_dir: the
+    run folder, or the folder of a model brought with --model (which keeps model.tflite)."""
+    run = ""
+    if run_dir is not None:
+        brought = (run_dir / "model.tflite").exists() and not (run_dir / "settings.json").exists()
+        run = (f" --model {run_dir / 'model.tflite'} --out {run_dir}" if brought
+               else f" --run {run_dir}")
     return [". $IDF_PATH/export.sh", f"cd {project}", f"idf.py set-target {chip}", "idf.py build",
             f"edgemb flash --target {chip}{run} --port PORT"]
 

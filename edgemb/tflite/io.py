@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgemb.errors import EdgembError
 from edgemb.tflite.reader import Model, Tensor
 
 NUMPY_TYPES = {"int8": np.int8, "uint8": np.uint8, "float32": np.float32, "int16": np.int16}
 
 
-class UnsupportedTensorType(ValueError):
-    pass
+class UnsupportedTensorType(EdgembError):
+    """A model input or output of a type the board and the reference cannot exchange."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,13 @@ class ModelIO:
         return sum(t.nbytes for t in self.outputs)
 
     def split(self, blob: bytes) -> list[np.ndarray]:
-        """The board's answer as one typed array per output (without the batch axis)."""
+        """The board's answer as one flat typed array per output."""
         if len(blob) != self.output_bytes:
             raise ValueError(f"{len(blob)} output bytes, the model's outputs have "
                              f"{self.output_bytes}")
         arrays, pos = [], 0
         for t in self.outputs:
-            arrays.append(np.frombuffer(blob, t.dtype, t.size, pos).reshape(t.shape[1:]))
+            arrays.append(np.frombuffer(blob, t.dtype, t.size, pos))
             pos += t.nbytes
         return arrays
 
@@ -96,14 +97,17 @@ class ModelIO:
     def steps(self, blob: bytes) -> np.ndarray:
         """Every output value in quantization steps (for differences), concatenated."""
         return np.concatenate([
-            (a.astype(np.float64) if t.quantized else a.astype(np.float64) / t.step).reshape(-1)
+            # a float output's value in steps is whole up to float rounding: round it
+            (a.astype(np.float64) if t.quantized else np.rint(a.astype(np.float64) / t.step))
             for t, a in zip(self.outputs, self.split(blob), strict=True)])
 
 
 def _tensor_io(model: Model, tensor: Tensor) -> TensorIO:
     dtype = NUMPY_TYPES.get(tensor.dtype)
     if dtype is None:
-        raise UnsupportedTensorType(f"tensor {tensor.name!r} is {tensor.dtype}")
+        raise UnsupportedTensorType(
+            f"the model's tensor {tensor.name!r} is {tensor.dtype}; inputs and outputs must be "
+            f"one of {', '.join(NUMPY_TYPES)}")
     q = tensor.quantization
     scale = float(q.scale) if q is not None and len(q.scales) else 0.0
     zero_point = int(q.zero_point) if q is not None and len(q.zero_points) else 0
