@@ -49,6 +49,9 @@ KINDS = {
         {"type": "conv", "filters": 6, "kernel": 3, "activation": "relu"},
         {"type": "concat_branch", "filters": 2},
         {"type": "conv", "filters": 2, "kernel": 3}, {"type": "sigmoid"}]},
+    "dilated": {"input": [12, 12, 2], "batch": 1, "seed": 9, "layers": [
+        {"type": "conv", "filters": 4, "kernel": 3, "dilation": 2, "activation": "relu"},
+        {"type": "dwconv", "kernel": 3, "dilation": 2}, *CLASSIFIER]},
     "two_outputs": {"input": [10, 10, 2], "seed": 7, "layers": [CONV],
                     "heads": [CLASSIFIER, [{"type": "conv", "filters": 2, "kernel": 1}]]},
 }

@@ -191,6 +191,34 @@ def edge_recipes(draw):
                         "kernel": draw(st.integers(1, 3)), "activation": "relu"}]}
 
 
+@st.composite
+def dilated_recipes(draw):
+    """CONV_2D and DEPTHWISE_CONV_2D with dilation factors (Keras Input with batch 1)."""
+    shape = [draw(st.integers(5, 12)), draw(st.integers(5, 12)), draw(st.integers(1, 5))]
+    kind = draw(st.sampled_from(["conv", "dwconv"]))
+    layer = {"type": kind, "kernel": draw(st.integers(2, 3)),
+             "dilation": draw(st.integers(2, 3)), "padding": draw(st.sampled_from(["same", "valid"])),
+             "activation": draw(st.sampled_from(ACTS))}
+    if layer["padding"] == "valid":
+        assume((layer["kernel"] - 1) * layer["dilation"] + 1 <= min(shape[:2]))
+    if kind == "conv":
+        layer["filters"] = draw(st.integers(1, 6))
+    else:
+        layer["depth_multiplier"] = draw(st.sampled_from([1, 2]))
+    return {"input": shape, "batch": 1, "seed": draw(st.integers(0, 99)),
+            "range": draw(st.sampled_from(RANGES)), "layers": [layer]}
+
+
+@given(dilated_recipes())
+@settings_for(8)
+def test_dilated_convolutions(tmp_path_factory, objs, recipe):
+    ops = read_tflite(models.tflite_model(recipe)).operators
+    assert [op.name for op in ops] == [{"conv": "CONV_2D", "dwconv": "DEPTHWISE_CONV_2D"}[
+        recipe["layers"][0]["type"]]]
+    assert ops[0].options["dilation_h_factor"] == recipe["layers"][0]["dilation"]
+    check(recipe, tmp_path_factory.getbasetemp() / "dilated", objs)
+
+
 @given(logistic_recipes())
 @settings_for(6)
 def test_logistic(tmp_path_factory, objs, recipe):

@@ -101,7 +101,9 @@ def build_keras(recipe: dict):
             classes=recipe.get("classes", 2))
         _randomize_bn(m, seed)
         return m
-    inp = keras.Input(shape=shape)
+    # batch 1: with a batch of None the converter writes a dilated convolution as
+    # SPACE_TO_BATCH_ND, convolution, BATCH_TO_SPACE_ND instead of one dilated operator
+    inp = keras.Input(shape=shape, batch_size=recipe.get("batch"))
     x = _stack(keras, recipe["layers"], inp)
     if "heads" in recipe:  # several outputs, each a stack of layers after the trunk
         return keras.Model(inp, [_stack(keras, head, x) for head in recipe["heads"]])
@@ -137,11 +139,13 @@ def _layer(keras, spec):
         return keras.layers.Conv2D(
             spec["filters"], spec["kernel"], strides=spec.get("strides", 1),
             padding=spec.get("padding", "same"), activation=act,
+            dilation_rate=spec.get("dilation", 1),
             use_bias=spec.get("bias", True), bias_initializer=_BIAS_INIT)
     if t == "dwconv":
         return keras.layers.DepthwiseConv2D(
             spec["kernel"], strides=spec.get("strides", 1), padding=spec.get("padding", "same"),
             depth_multiplier=spec.get("depth_multiplier", 1), activation=act,
+            dilation_rate=spec.get("dilation", 1),
             use_bias=spec.get("bias", True), bias_initializer=_BIAS_INIT)
     if t == "dense":
         return keras.layers.Dense(spec["units"], activation=act, use_bias=spec.get("bias", True),

@@ -146,8 +146,7 @@ class OperatorEmitter:
         w = self.const(op.inputs[1], op, "filter")
         if w.dtype != "int8":
             raise _unsupported(f"CONV_2D (#{op.index}) with {w.dtype} weights")
-        if o.get("dilation_w_factor", 1) != 1 or o.get("dilation_h_factor", 1) != 1:
-            raise _unsupported(f"CONV_2D (#{op.index}) with dilation")
+        dh, dw = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
         _, ih, iw, ic = _shape4(inp.shape)
         nb, oh, ow, oc = _shape4(out.shape)
         f_oc, kh, kw, f_ic = w.shape
@@ -163,10 +162,12 @@ class OperatorEmitter:
         bias_raw = self._bias(op, 2, oc) + in_off * wk.sum(axis=1)
         bias_eff = _wrap32(bias_raw)
         lo, hi = activation_range(o.get("fused_activation_function"), out)
-        pad_h, pad_w = compute_padding(sh, ih, kh, oh), compute_padding(sw, iw, kw, ow)
+        # a dilated window spans (k - 1) * d + 1 input pixels
+        pad_h = compute_padding(sh, ih, (kh - 1) * dh + 1, oh)
+        pad_w = compute_padding(sw, iw, (kw - 1) * dw + 1, ow)
         if kh == kw == 1 and sh == sw == 1 and pad_h == pad_w == 0:
             n.overlap = pointwise_max_shift(nb * oh * ow, ic, oc)
-        if self.fast:
+        if self.fast and dh == dw == 1:  # the fast kernels read contiguous windows
             mults, shifts = self._conv_quant(op, n, name, inp, w, out,
                                              per_tensor_float_product=False, emit=False)
             fc = fast_channels(bias_raw, np.abs(wk).sum(axis=1), mults, shifts,
@@ -204,7 +205,7 @@ class OperatorEmitter:
         n.decls.append(_struct("em_conv_params_t", f"{name}_p", {
             "input_offset": in_off, "output_offset": out.quantization.zero_point,
             "stride_h": sh, "stride_w": sw,
-            "pad_h": pad_h, "pad_w": pad_w,
+            "pad_h": pad_h, "pad_w": pad_w, "dilation_h": dh, "dilation_w": dw,
             "act_min": lo, "act_max": hi}))
         n.decls.append(_dims(f"{name}_din", _shape4(inp.shape)))
         n.decls.append(_dims(f"{name}_dw", (oc, kh, kw, ic)))
@@ -246,8 +247,7 @@ class OperatorEmitter:
         w = self.const(op.inputs[1], op, "filter")
         if w.dtype != "int8":
             raise _unsupported(f"DEPTHWISE_CONV_2D (#{op.index}) with {w.dtype} weights")
-        if o.get("dilation_w_factor", 1) != 1 or o.get("dilation_h_factor", 1) != 1:
-            raise _unsupported(f"DEPTHWISE_CONV_2D (#{op.index}) with dilation")
+        dh, dw = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
         _, ih, iw, ic = _shape4(inp.shape)
         nb, oh, ow, oc = _shape4(out.shape)
         _, kh, kw, f_oc = w.shape
@@ -260,7 +260,7 @@ class OperatorEmitter:
         wsum = w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0)
         lo, hi = activation_range(o.get("fused_activation_function"), out)
         if (self.fast and kh == 3 and kw == 3 and mult == 1 and sh == sw and sh in (1, 2)
-                and self._dw_fast(op, n, name, inp, w, out, bias + in_off * wsum, lo, hi)):
+                and dh == dw == 1 and self._dw_fast(op, n, name, inp, w, out, bias + in_off * wsum, lo, hi)):
             return
         n.decls.append(_c_array("int8_t", f"{name}_w", w.data.reshape(-1)))
         n.decls.append(_c_array("int32_t", f"{name}_b", _wrap32(bias)))
@@ -271,7 +271,9 @@ class OperatorEmitter:
         n.decls.append(_struct("em_dw_params_t", f"{name}_p", {
             "input_offset": in_off, "output_offset": out.quantization.zero_point,
             "stride_h": sh, "stride_w": sw,
-            "pad_h": compute_padding(sh, ih, kh, oh), "pad_w": compute_padding(sw, iw, kw, ow),
+            "pad_h": compute_padding(sh, ih, (kh - 1) * dh + 1, oh),
+            "pad_w": compute_padding(sw, iw, (kw - 1) * dw + 1, ow),
+            "dilation_h": dh, "dilation_w": dw,
             "depth_multiplier": mult, "act_min": lo, "act_max": hi}))
         n.decls.append(_dims(f"{name}_din", _shape4(inp.shape)))
         n.decls.append(_dims(f"{name}_dw", (1, kh, kw, oc)))

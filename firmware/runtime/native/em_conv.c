@@ -56,9 +56,9 @@ static void gather(const em_conv_params_t *p, const em_dims_t *in_dims, const in
   const int32_t x0 = ox * p->stride_w - p->pad_w;
   int8_t *dst = row;
   for (int32_t ky = 0; ky < fd->h; ++ky) {
-    const int32_t y = y0 + ky;
+    const int32_t y = y0 + ky * p->dilation_h;
     for (int32_t kx = 0; kx < fd->w; ++kx) {
-      const int32_t x = x0 + kx;
+      const int32_t x = x0 + kx * p->dilation_w;
       if (y < 0 || y >= in_dims->h || x < 0 || x >= in_dims->w) {
         memset(dst, pad_value, (size_t)ic);
       } else {

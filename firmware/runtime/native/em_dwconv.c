@@ -5,7 +5,7 @@
  * SMLABB/SMLATT. Windows inside the image start from the effective bias (bias +
  * input_offset * sum of taps) and multiply raw inputs; windows clipped by the
  * border skip the outside taps like the reference and add the input offset
- * (SADD16). Other multipliers use the reference loop.
+ * (SADD16). Other multipliers, and dilated windows, use the reference loop.
  */
 #include "em_nn.h"
 #include "em_nn_support.h"
@@ -21,10 +21,10 @@ static void border_pixel(const em_dw_params_t *p, const em_quant_t *q, const em_
       const int32_t oc = ic * mult + m;
       int32_t acc = bias[oc];
       for (int32_t ky = 0; ky < fd->h; ++ky) {
-        const int32_t y = y0 + ky;
+        const int32_t y = y0 + ky * p->dilation_h;
         if (y < 0 || y >= in_dims->h) continue;
         for (int32_t kx = 0; kx < fd->w; ++kx) {
-          const int32_t x = x0 + kx;
+          const int32_t x = x0 + kx * p->dilation_w;
           if (x < 0 || x >= in_dims->w) continue;
           const int32_t v = in[((size_t)y * in_dims->w + x) * ic_n + ic] + p->input_offset;
           acc += filter[((size_t)ky * fd->w + kx) * out_c + oc] * v;
@@ -140,7 +140,7 @@ void em_depthwise_conv_s8(const em_dw_params_t *p, const em_quant_t *q, const em
     const int8_t *image = in + (size_t)b * in_image;
     for (int32_t oy = 0; oy < out_dims->h; ++oy) {
       for (int32_t ox = 0; ox < out_dims->w; ++ox) {
-        if (p->depth_multiplier == 1) {
+        if (p->depth_multiplier == 1 && p->dilation_h == 1 && p->dilation_w == 1) {
           pixel_mult1(p, q, in_dims, image, filter_dims, filter, bias, bias_eff, oy, ox, out);
         } else {
           border_pixel(p, q, in_dims, image, filter_dims, filter, bias, oy, ox, out, out_c);

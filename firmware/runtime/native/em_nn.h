@@ -41,6 +41,7 @@ typedef struct {
   int32_t output_offset; /* output zero point */
   int32_t stride_h, stride_w;
   int32_t pad_h, pad_w; /* top, left */
+  int32_t dilation_h, dilation_w; /* CONV_2D: input pixels between taps (1: adjacent) */
   int32_t act_min, act_max;
 } em_conv_params_t;
 
@@ -66,6 +67,7 @@ typedef struct {
   int32_t input_offset, output_offset;
   int32_t stride_h, stride_w;
   int32_t pad_h, pad_w;
+  int32_t dilation_h, dilation_w; /* input pixels between taps (1: adjacent) */
   int32_t depth_multiplier;
   int32_t act_min, act_max;
 } em_dw_params_t;
