@@ -185,9 +185,13 @@ def inspect_command(model, tensors) -> None:
         ["TFLite Micro arena, minimum (64-bit host)", f"{summary.arena_minimum:,}"],
         ["TFLite Micro arena, recommended for 32-bit targets", f"{summary.arena_recommended:,}"],
     ]))
+    def runs(name, runtime):
+        if name in summary.folded[runtime]:
+            return "folded"  # computes a static shape: nothing to run
+        return "yes" if name not in summary.unsupported[runtime] else "[red]no[/red]"
+
     ui.info(ui.table("Operators", ["operator", "count", "tflm", "native"], [
-        [name, count] + ["yes" if name not in summary.unsupported[r] else "[red]no[/red]"
-                         for r in ("tflm", "native")]
+        [name, count] + [runs(name, r) for r in ("tflm", "native")]
         for name, count in summary.operators.items()]))
     from edgemb.report.blocks import separable_table
 

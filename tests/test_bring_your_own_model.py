@@ -261,3 +261,17 @@ def test_a_run_folder_is_not_taken_for_a_model_folder(grey_model, tmp_path):
     assert result.exit_code == 1
     assert (f"{tmp_path} is a run folder of `edgemb train`; give the model a folder of its "
             "own with --out DIR") in result.output
+
+
+def test_inspect_marks_folded_shape_operators(tmp_path):
+    """A batch-None Flatten leaves SHAPE / STRIDED_SLICE / PACK computing RESHAPE's shape:
+    the native runtime folds them, and inspect says so."""
+    from edgemb.commands.inspect import summarize
+
+    recipe = {"input": [4, 4, 2], "seed": 10, "layers": [
+        {"type": "flatten"}, {"type": "dense", "units": 3}]}
+    path = tmp_path / "flat.tflite"
+    path.write_bytes(models.tflite_model(recipe))
+    summary = summarize(path, measure_arena=False)
+    assert summary.folded["native"] == ["PACK", "SHAPE", "STRIDED_SLICE"]
+    assert summary.folded["tflm"] == [] and summary.unsupported["native"] == []

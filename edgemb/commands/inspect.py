@@ -29,6 +29,8 @@ class ModelSummary:
     arena_recommended: int | None
     unsupported: dict[str, list[str]] = field(default_factory=dict)
     blocks: list[BlockCost] = field(default_factory=list)  # depthwise separable blocks
+    # Operators a runtime need not run: the native one folds a RESHAPE's shape arithmetic.
+    folded: dict[str, list[str]] = field(default_factory=dict)
 
 
 def tensor_row(tensor) -> dict:
@@ -58,4 +60,6 @@ def summarize(path: str | Path, measure_arena: bool = True) -> ModelSummary:
         unsupported={runtime: unsupported_operators(operators_run(model, runtime), runtime)
                      for runtime in RUNTIMES},
         blocks=separable_blocks(model),
+        folded={runtime: sorted(set(names) - set(operators_run(model, runtime)))
+                for runtime in RUNTIMES},
     )
