@@ -65,9 +65,6 @@ class VerifyOptions:
     model_flag: str = "--run folder"
 
 
-Samples = ModelInputs  # what is sent: input tensors, their labels and names
-
-
 def select_samples(source: RunFolder | ModelFolder, io: ModelIO,
                    options: VerifyOptions) -> ModelInputs:
     """--random N, --inputs FILE, --data DIR, else a run's held-out test images (a model
@@ -198,7 +195,7 @@ class BoardWorker(threading.Thread):
     """One board: handshake, then samples from the shared queue until it is empty."""
 
     def __init__(self, port: str, options: VerifyOptions, model_bytes: bytes,
-                 samples: Samples, reference: TflmReference, work: queue.Queue,
+                 samples: ModelInputs, reference: TflmReference, work: queue.Queue,
                  log: SampleLog, on_sample: Callable[[], None]):
         super().__init__(daemon=True, name=f"board {port}")
         self.port, self.options, self.samples = port, options, samples

@@ -410,16 +410,30 @@ class OperatorEmitter:
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
         n.scratch = 4 * c
 
-    def op_softmax(self, op: Operator, n: _Node, name: str):
+    def _probability_output(self, op: Operator) -> tuple[Tensor, Tensor]:
+        """The int8 input and output of SOFTMAX or LOGISTIC, whose output TFLite Micro
+        requires at scale 1/256, zero point -128."""
         inp = self.int8(op.inputs[0], "input", op)
         out = self.int8(op.outputs[0], "output", op)
         if out.quantization.zero_point != -128 or out.quantization.scale != np.float32(1 / 256):
-            raise _unsupported(f"SOFTMAX (#{op.index}) with output quantization other than 1/256, "
-                               "-128")
+            raise _unsupported(f"{op.name} (#{op.index}) with output quantization other than "
+                               "1/256, -128")
+        return inp, out
+
+    @staticmethod
+    def _input_radius(integer_bits: int, left_shift: int) -> int:
+        """TFLite's CalculateInputRadius: the largest input difference that, rescaled to
+        integer_bits integer bits, stays representable (kept within int32)."""
+        radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits))
+                            / 2.0 ** left_shift)
+        return min(radius, (1 << 31) - 1)
+
+    def op_softmax(self, op: Operator, n: _Node, name: str):
+        inp, _ = self._probability_output(op)
         beta = _f32(op.options.get("beta", 1.0))
         real = min(beta * _f32(inp.quantization.scale) * (1 << (31 - 5)), float((1 << 31) - 1))
         mult, left_shift = quantize_multiplier(real)
-        radius = math.floor(1.0 * ((1 << 5) - 1) * (1 << (31 - 5)) / (1 << left_shift))
+        radius = self._input_radius(5, left_shift)
         depth = inp.shape[-1]
         rows = inp.size // depth
         n.decls.append(_struct("em_softmax_params_t", f"{name}_p", {
@@ -574,16 +588,11 @@ class OperatorEmitter:
         n.reads, n.writes = [op.inputs[0]], [op.outputs[0]]
 
     def op_logistic(self, op: Operator, n: _Node, name: str):
-        inp = self.int8(op.inputs[0], "input", op)
-        out = self.int8(op.outputs[0], "output", op)
-        if out.quantization.zero_point != -128 or out.quantization.scale != np.float32(1 / 256):
-            raise _unsupported(f"LOGISTIC (#{op.index}) with output quantization other than "
-                               "1/256, -128")
+        inp, _ = self._probability_output(op)
         integer_bits = 4  # TFLite Micro's kInputIntegerBits for int8
         mult, left_shift = quantize_multiplier(_f32(inp.quantization.scale) *
                                                (1 << (31 - integer_bits)))
-        radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits))
-                            / (1 << left_shift)) if left_shift >= 0 else (1 << 31) - 1
+        radius = self._input_radius(integer_bits, left_shift)
         n.decls.append(_struct("em_logistic_params_t", f"{name}_p", {
             "input_zero_point": inp.quantization.zero_point, "input_range_radius": radius,
             "input_multiplier": mult, "input_left_shift": left_shift}))
